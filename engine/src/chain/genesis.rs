@@ -1,0 +1,1 @@
+//! Genesis: the dev accounts derived from a fixed mnemonic, and the genesis block.

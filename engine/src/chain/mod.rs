@@ -1,0 +1,5 @@
+//! The BTTC chain: chain specs, genesis, mempool, and block building.
+
+pub mod genesis;
+pub mod mempool;
+pub mod spec;

@@ -1,0 +1,90 @@
+//! Chain specs: which EVM rules, chain id, gas limit and fee handling a chain uses (DESIGN.md §4).
+
+use revm::primitives::hardfork::SpecId;
+
+/// Who receives transaction fees, and whether BTTC's extra receipt logs are emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeeRules {
+    /// Ethereum: the priority fee goes to the header's beneficiary, the base fee is burnt.
+    Ethereum,
+    /// BTTC (Bor): the whole fee goes to the block signer and every value transfer and fee
+    /// payment adds a `LogTransfer` / `LogFeeTransfer` receipt log (spec §4.2, §4.5).
+    Bttc,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainSpec {
+    pub name: &'static str,
+    pub chain_id: u64,
+    /// EVM rules for every block of this chain.
+    pub spec_id: SpecId,
+    pub gas_limit: u64,
+    /// The lowest gas price (legacy) or fee cap (EIP-1559) the mempool accepts.
+    pub min_gas_price: u128,
+    /// Base fee of the genesis block when London rules are active.
+    pub genesis_base_fee: u64,
+    pub fee_rules: FeeRules,
+}
+
+/// Gas limit of dev blocks: room for ~10,000 ERC-20 transfers per 2 s block.
+pub const DEV_GAS_LIMIT: u64 = 1_000_000_000;
+/// Chain id of `bttc node --dev`.
+pub const DEV_CHAIN_ID: u64 = 1337;
+/// One gwei, in wei.
+pub const GWEI: u128 = 1_000_000_000;
+
+impl ChainSpec {
+    /// `bttc node --dev`: the newest finished hardfork revm supports, Ethereum fee rules.
+    pub fn dev() -> Self {
+        Self {
+            name: "dev",
+            chain_id: DEV_CHAIN_ID,
+            spec_id: SpecId::OSAKA,
+            gas_limit: DEV_GAS_LIMIT,
+            min_gas_price: GWEI,
+            genesis_base_fee: GWEI as u64,
+            fee_rules: FeeRules::Ethereum,
+        }
+    }
+
+    /// BTTC mainnet rules (spec §4.1): Berlin, chain id 199, 20M gas, 300,000 gwei minimum price,
+    /// fees to the block signer with BTTC's transfer logs.
+    pub fn bttc_mainnet() -> Self {
+        Self {
+            name: "bttc-mainnet",
+            chain_id: 199,
+            spec_id: SpecId::BERLIN,
+            gas_limit: 20_000_000,
+            min_gas_price: 300_000 * GWEI,
+            genesis_base_fee: 0,
+            fee_rules: FeeRules::Bttc,
+        }
+    }
+
+    /// Looks a profile up by its command-line name.
+    pub fn by_name(name: &str) -> Option<Self> {
+        match name {
+            "dev" => Some(Self::dev()),
+            "bttc-mainnet" => Some(Self::bttc_mainnet()),
+            _ => None,
+        }
+    }
+
+    /// Whether EIP-1559 base fees (London) apply.
+    pub fn is_london(&self) -> bool {
+        self.spec_id.is_enabled_in(SpecId::LONDON)
+    }
+
+    /// Base fee of the block after `parent` (EIP-1559; elasticity 2, change denominator 8).
+    pub fn next_base_fee(&self, parent_gas_used: u64, parent_gas_limit: u64, parent_base_fee: u64) -> u64 {
+        if !self.is_london() {
+            return 0;
+        }
+        alloy_eips::eip1559::calc_next_block_base_fee(
+            parent_gas_used,
+            parent_gas_limit,
+            parent_base_fee,
+            alloy_eips::eip1559::BaseFeeParams::ethereum(),
+        )
+    }
+}

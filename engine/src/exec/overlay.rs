@@ -1,0 +1,142 @@
+//! The state changes of a block so far, layered over the parent state; revm reads through it.
+
+use super::{StateError, StateReader};
+use crate::primitives::Account;
+use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256};
+use revm::{
+    Database,
+    bytecode::Bytecode,
+    state::{AccountInfo, EvmState},
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// One account's change over a block. `account: None` means the account no longer exists.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountChange {
+    pub account: Option<Account>,
+    /// The account's storage was destroyed (self-destruct, or re-creation) before `storage`.
+    pub storage_wiped: bool,
+    /// Slots written, with their values at the end of the block (zero means deleted).
+    pub storage: BTreeMap<U256, U256>,
+}
+
+/// All state changes of a block, sorted by address so that writes are deterministic.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StateChanges {
+    pub accounts: BTreeMap<Address, AccountChange>,
+    /// Code deployed in the block, by hash.
+    pub codes: BTreeMap<B256, Bytes>,
+}
+
+/// The parent state plus the changes made so far; implements revm's `Database`.
+pub(crate) struct Overlay<'a, S> {
+    parent: &'a S,
+    pub(crate) changes: StateChanges,
+    /// Analysed code, so each contract is analysed once per block.
+    code_cache: HashMap<B256, Bytecode>,
+    /// EIP-161: touched empty accounts are deleted (Spurious Dragon on).
+    clear_empty: bool,
+}
+
+impl<'a, S: StateReader> Overlay<'a, S> {
+    pub(crate) fn new(parent: &'a S, clear_empty: bool) -> Self {
+        Self { parent, changes: StateChanges::default(), code_cache: HashMap::new(), clear_empty }
+    }
+
+    pub(crate) fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        match self.changes.accounts.get(address) {
+            Some(change) => Ok(change.account),
+            None => self.parent.account(address),
+        }
+    }
+
+    pub(crate) fn balance(&self, address: &Address) -> Result<U256, StateError> {
+        Ok(self.account(address)?.map_or(U256::ZERO, |a| a.balance))
+    }
+
+    /// Folds the state a transaction left behind into the block's changes.
+    pub(crate) fn apply(&mut self, state: EvmState) {
+        for (address, account) in state {
+            if !account.is_touched() {
+                continue;
+            }
+            let change = self.changes.accounts.entry(address).or_default();
+            if account.is_selfdestructed() {
+                *change = AccountChange { account: None, storage_wiped: true, ..Default::default() };
+                continue;
+            }
+            if account.is_created() {
+                change.storage_wiped = true;
+                change.storage.clear();
+            }
+            if self.clear_empty && account.is_empty() {
+                change.account = None;
+                continue;
+            }
+            let info = &account.info;
+            if account.is_created()
+                && let Some(code) = &info.code
+                && !code.is_empty()
+            {
+                self.changes.codes.insert(info.code_hash, code.original_bytes());
+                self.code_cache.insert(info.code_hash, code.clone());
+            }
+            change.account =
+                Some(Account { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash });
+            for (slot, value) in account.storage {
+                if value.is_changed() {
+                    change.storage.insert(slot, value.present_value);
+                }
+            }
+        }
+    }
+}
+
+impl<S: StateReader> Database for Overlay<'_, S> {
+    type Error = StateError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        Ok(self.account(&address)?.map(|a| AccountInfo {
+            balance: a.balance,
+            nonce: a.nonce,
+            code_hash: a.code_hash,
+            code: None,
+            ..Default::default()
+        }))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StateError> {
+        if code_hash == KECCAK256_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        if let Some(code) = self.code_cache.get(&code_hash) {
+            return Ok(code.clone());
+        }
+        let raw = self
+            .parent
+            .code(&code_hash)?
+            .ok_or_else(|| StateError(format!("code {code_hash} is missing")))?;
+        let code = Bytecode::new_raw_checked(raw)
+            .map_err(|e| StateError(format!("code {code_hash} does not decode: {e:?}")))?;
+        self.code_cache.insert(code_hash, code.clone());
+        Ok(code)
+    }
+
+    fn storage(&mut self, address: Address, slot: U256) -> Result<U256, StateError> {
+        if let Some(change) = self.changes.accounts.get(&address) {
+            if let Some(value) = change.storage.get(&slot) {
+                return Ok(*value);
+            }
+            if change.storage_wiped || change.account.is_none() {
+                return Ok(U256::ZERO);
+            }
+        }
+        self.parent.storage(&address, &slot)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, StateError> {
+        self.parent
+            .block_hash(number)?
+            .ok_or_else(|| StateError(format!("hash of block {number} is missing")))
+    }
+}

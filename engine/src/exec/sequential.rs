@@ -1,0 +1,324 @@
+//! The sequential executor: one revm instance runs a block's transactions in order.
+
+use super::{
+    BlockEnv, BlockExecutor, BlockOutcome, ExecError, StateError, StateReader, TxInvalid,
+    bttc_logs::{LOG_FEE_TRANSFER_TOPIC, TransferLogger, transfer_log},
+    overlay::Overlay,
+};
+use crate::{
+    chain::spec::{ChainSpec, FeeRules},
+    primitives::{RecoveredTx, StoredReceipt},
+};
+use alloy_consensus::{Eip658Value, Receipt, Transaction};
+use alloy_eips::Typed2718;
+use alloy_primitives::{Address, B256, Bytes, Log, TxKind, U256};
+use revm::{
+    Context, ExecuteEvm, InspectEvm, MainBuilder, MainContext,
+    context::{
+        BlockEnv as RevmBlockEnv, TxEnv,
+        result::{EVMError, ExecutionResult, Output},
+    },
+    context_interface::block::BlobExcessGasAndPrice,
+    handler::MainnetContext,
+    primitives::hardfork::SpecId,
+};
+
+type Evm<'a, S> = revm::MainnetEvm<MainnetContext<Overlay<'a, S>>, TransferLogger>;
+
+fn revm_block_env(spec_id: SpecId, env: &BlockEnv) -> RevmBlockEnv {
+    RevmBlockEnv {
+        number: U256::from(env.number),
+        timestamp: U256::from(env.timestamp),
+        beneficiary: env.fee_recipient,
+        gas_limit: env.gas_limit,
+        basefee: env.base_fee,
+        difficulty: env.difficulty,
+        prevrandao: Some(env.prevrandao),
+        blob_excess_gas_and_price: spec_id
+            .is_enabled_in(SpecId::CANCUN)
+            .then(|| BlobExcessGasAndPrice::new_with_spec(env.excess_blob_gas, spec_id)),
+        ..Default::default()
+    }
+}
+
+fn build_evm<'a, S: StateReader>(
+    spec: &ChainSpec,
+    state: &'a S,
+    block: RevmBlockEnv,
+    for_call: bool,
+) -> Evm<'a, S> {
+    let clear_empty = spec.spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+    Context::mainnet()
+        .with_db(Overlay::new(state, clear_empty))
+        .modify_cfg_chained(|cfg| {
+            cfg.set_spec_and_mainnet_gas_params(spec.spec_id);
+            cfg.chain_id = spec.chain_id;
+            cfg.tx_chain_id_check = true;
+            if for_call {
+                cfg.disable_nonce_check = true;
+                cfg.tx_gas_limit_cap = Some(u64::MAX);
+            }
+        })
+        .with_block(block)
+        .build_mainnet_with_inspector(TransferLogger::default())
+}
+
+/// The revm transaction environment of a recovered transaction.
+pub fn tx_env(tx: &RecoveredTx) -> TxEnv {
+    let env = &tx.envelope;
+    TxEnv {
+        tx_type: env.ty(),
+        caller: tx.sender,
+        gas_limit: env.gas_limit(),
+        gas_price: env.max_fee_per_gas(),
+        kind: env.kind(),
+        value: env.value(),
+        data: env.input().clone(),
+        nonce: env.nonce(),
+        chain_id: env.chain_id(),
+        access_list: env.access_list().cloned().unwrap_or_default(),
+        gas_priority_fee: env.max_priority_fee_per_gas(),
+        ..Default::default()
+    }
+}
+
+fn map_evm_error(hash: B256, e: EVMError<StateError>) -> ExecError {
+    match e {
+        EVMError::Transaction(reason) => {
+            ExecError::Invalid(TxInvalid::Rejected { hash, reason: reason.to_string() })
+        }
+        EVMError::Database(e) => ExecError::State(e),
+        other => ExecError::Header(other.to_string()),
+    }
+}
+
+/// What one executed transaction did, beyond its receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxOutcome {
+    pub success: bool,
+    pub gas_used: u64,
+    pub output: Bytes,
+}
+
+/// A block being executed transaction by transaction (used by the block producer, which may
+/// skip transactions that turn out invalid, and by block import).
+pub struct SequentialBlock<'a, S: StateReader> {
+    evm: Evm<'a, S>,
+    fee_rules: FeeRules,
+    env: BlockEnv,
+    receipts: Vec<StoredReceipt>,
+    gas_used: u64,
+}
+
+impl<'a, S: StateReader> SequentialBlock<'a, S> {
+    pub fn new(spec: &ChainSpec, state: &'a S, env: BlockEnv) -> Self {
+        let evm = build_evm(spec, state, revm_block_env(spec.spec_id, &env), false);
+        Self { evm, fee_rules: spec.fee_rules, env, receipts: Vec::new(), gas_used: 0 }
+    }
+
+    pub fn gas_used(&self) -> u64 {
+        self.gas_used
+    }
+
+    pub fn gas_left(&self) -> u64 {
+        self.env.gas_limit - self.gas_used
+    }
+
+    /// Executes `tx` on top of the block so far. An invalid transaction changes nothing.
+    pub fn execute(&mut self, tx: &RecoveredTx) -> Result<TxOutcome, ExecError> {
+        let gas_limit = tx.envelope.gas_limit();
+        if gas_limit > self.gas_left() {
+            return Err(TxInvalid::BlockFull { hash: tx.hash, gas_limit, gas_left: self.gas_left() }
+                .into());
+        }
+        let bttc = self.fee_rules == FeeRules::Bttc;
+        let balances_before = if bttc {
+            let overlay = &self.evm.ctx.journaled_state.database;
+            Some((overlay.balance(&tx.sender)?, overlay.balance(&self.env.fee_recipient)?))
+        } else {
+            None
+        };
+        self.evm.inspector = TransferLogger::default();
+        let result = if bttc { self.evm.inspect_tx(tx_env(tx)) } else { self.evm.transact(tx_env(tx)) }
+            .map_err(|e| map_evm_error(tx.hash, e))?;
+        self.evm.ctx.journaled_state.database.apply(result.state);
+
+        let result = result.result;
+        let gas_used = result.tx_gas_used();
+        self.gas_used += gas_used;
+        let mut logs: Vec<Log> = result.logs().to_vec();
+        if let Some((sender_before, recipient_before)) = balances_before {
+            let price = tx.envelope.effective_gas_price(Some(self.env.base_fee));
+            let fee = U256::from(gas_used) * U256::from(price - u128::from(self.env.base_fee));
+            if !fee.is_zero() {
+                logs.push(transfer_log(
+                    LOG_FEE_TRANSFER_TOPIC,
+                    tx.sender,
+                    self.env.fee_recipient,
+                    [
+                        fee,
+                        sender_before,
+                        recipient_before,
+                        sender_before.saturating_sub(fee),
+                        recipient_before.saturating_add(fee),
+                    ],
+                ));
+            }
+        }
+        let success = result.is_success();
+        let output = match &result {
+            ExecutionResult::Success { output: Output::Call(b), .. } => b.clone(),
+            ExecutionResult::Success { output: Output::Create(b, _), .. } => b.clone(),
+            ExecutionResult::Revert { output, .. } => output.clone(),
+            ExecutionResult::Halt { .. } => Bytes::new(),
+        };
+        self.receipts.push(StoredReceipt {
+            tx_type: tx.envelope.ty(),
+            receipt: Receipt {
+                status: Eip658Value::Eip658(success),
+                cumulative_gas_used: self.gas_used,
+                logs,
+            },
+        });
+        Ok(TxOutcome { success, gas_used, output })
+    }
+
+    pub fn finish(self) -> BlockOutcome {
+        BlockOutcome {
+            receipts: self.receipts,
+            gas_used: self.gas_used,
+            changes: self.evm.ctx.journaled_state.database.changes,
+        }
+    }
+}
+
+/// Runs a block's transactions one after another on one revm instance.
+#[derive(Debug, Clone)]
+pub struct SequentialExecutor {
+    pub spec: ChainSpec,
+}
+
+impl BlockExecutor for SequentialExecutor {
+    fn execute_block<S: StateReader>(
+        &self,
+        state: &S,
+        env: &BlockEnv,
+        txs: &[RecoveredTx],
+    ) -> Result<BlockOutcome, ExecError> {
+        let mut block = SequentialBlock::new(&self.spec, state, *env);
+        for tx in txs {
+            block.execute(tx)?;
+        }
+        Ok(block.finish())
+    }
+}
+
+/// A read-only call (`eth_call`, `eth_estimateGas`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallRequest {
+    pub from: Option<Address>,
+    pub to: Option<Address>,
+    pub gas: Option<u64>,
+    pub gas_price: Option<u128>,
+    pub value: U256,
+    pub input: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOutcome {
+    pub success: bool,
+    /// True when the call ended with `REVERT` (its output is the revert data).
+    pub reverted: bool,
+    pub gas_used: u64,
+    pub output: Bytes,
+    /// Why the call halted (out of gas, invalid opcode, ...), when it did.
+    pub halt: Option<String>,
+}
+
+/// Runs `request` on top of `state` in the block described by `env`, committing nothing.
+pub fn call<S: StateReader>(
+    spec: &ChainSpec,
+    state: &S,
+    env: &BlockEnv,
+    request: &CallRequest,
+) -> Result<CallOutcome, ExecError> {
+    let mut block = revm_block_env(spec.spec_id, env);
+    let gas_price = request.gas_price.unwrap_or(0);
+    if gas_price == 0 {
+        // As geth: a call without a price runs without a base fee.
+        block.basefee = 0;
+    }
+    let mut evm = build_evm(spec, state, block, true);
+    let tx = TxEnv {
+        tx_type: 0,
+        caller: request.from.unwrap_or_default(),
+        gas_limit: request.gas.unwrap_or(env.gas_limit).min(env.gas_limit),
+        gas_price,
+        kind: request.to.map_or(TxKind::Create, TxKind::Call),
+        value: request.value,
+        data: request.input.clone(),
+        nonce: 0,
+        chain_id: Some(spec.chain_id),
+        ..Default::default()
+    };
+    let result = evm.transact(tx).map_err(|e| map_evm_error(B256::ZERO, e))?.result;
+    let gas_used = result.tx_gas_used();
+    Ok(match result {
+        ExecutionResult::Success { output, .. } => CallOutcome {
+            success: true,
+            reverted: false,
+            gas_used,
+            output: output.into_data(),
+            halt: None,
+        },
+        ExecutionResult::Revert { output, .. } => {
+            CallOutcome { success: false, reverted: true, gas_used, output, halt: None }
+        }
+        ExecutionResult::Halt { reason, .. } => CallOutcome {
+            success: false,
+            reverted: false,
+            gas_used,
+            output: Bytes::new(),
+            halt: Some(format!("{reason:?}")),
+        },
+    })
+}
+
+/// The smallest gas limit with which `request` succeeds (binary search, as geth), or the
+/// failing outcome at the block gas limit.
+pub fn estimate_gas<S: StateReader>(
+    spec: &ChainSpec,
+    state: &S,
+    env: &BlockEnv,
+    request: &CallRequest,
+) -> Result<Result<u64, CallOutcome>, ExecError> {
+    let cap = request.gas.unwrap_or(env.gas_limit).min(env.gas_limit);
+    let mut probe = request.clone();
+    probe.gas = Some(cap);
+    let first = call(spec, state, env, &probe)?;
+    if !first.success {
+        return Ok(Err(first));
+    }
+    // The gas used is a lower bound; refunds and the 63/64 rule can make more necessary.
+    let mut low = first.gas_used.saturating_sub(1);
+    let mut high = cap;
+    let optimistic = (first.gas_used + 2300) * 64 / 63;
+    if optimistic < high {
+        probe.gas = Some(optimistic);
+        if call(spec, state, env, &probe)?.success {
+            high = optimistic;
+        } else {
+            low = optimistic;
+        }
+    }
+    while low + 1 < high {
+        let mid = low + (high - low) / 2;
+        probe.gas = Some(mid);
+        match call(spec, state, env, &probe) {
+            Ok(outcome) if outcome.success => high = mid,
+            Ok(_) | Err(ExecError::Invalid(_)) => low = mid,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Ok(high))
+}

@@ -1,0 +1,1 @@
+//! BTTC storage.
