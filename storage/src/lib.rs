@@ -1,1 +1,367 @@
-//! BTTC storage.
+//! bttc-storage: the BTTC chain's MDBX database: typed tables, compact codecs, and one
+//! read-write transaction per block, so that a crash at any instant leaves the last committed
+//! block and nothing half-written.
+
+pub mod codec;
+
+use alloy_consensus::Header;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_rlp::{Decodable, Encodable};
+use alloy_trie::Nibbles;
+use bttc_engine::{
+    exec::{StateChanges, StateError, StateReader},
+    merkle::{
+        state_root::StateRootUpdate,
+        trie::{TrieError, TrieOwner, TrieReader},
+    },
+    primitives::{Account, BlockNumber, RecoveredTx, StoredReceipt},
+};
+use codec::CodecError;
+use libmdbx::{
+    Database, DatabaseOptions, Mode, ReadWriteOptions, RO, RW, TableFlags, Transaction, WriteFlags,
+    WriteMap,
+};
+use std::{borrow::Cow, path::Path};
+
+/// Table names. Keys and values are described beside each.
+pub mod tables {
+    /// block number (8, BE) → RLP header
+    pub const HEADERS: &str = "Headers";
+    /// block number → block hash (canonical chain)
+    pub const CANONICAL: &str = "CanonicalHashes";
+    /// block hash → block number
+    pub const HEADER_NUMBERS: &str = "HeaderNumbers";
+    /// block number → body (senders and EIP-2718 transactions)
+    pub const BODIES: &str = "Bodies";
+    /// block number → receipts
+    pub const RECEIPTS: &str = "Receipts";
+    /// transaction hash → block number and index
+    pub const TX_LOOKUP: &str = "TxLookup";
+    /// address → account
+    pub const ACCOUNTS: &str = "Accounts";
+    /// address ‖ slot → value (non-zero values only)
+    pub const STORAGE: &str = "Storage";
+    /// code hash → bytecode
+    pub const BYTECODES: &str = "Bytecodes";
+    /// trie owner ‖ path → RLP trie node
+    pub const TRIE_NODES: &str = "TrieNodes";
+    /// name → value (tip, genesis hash, chain name)
+    pub const META: &str = "Meta";
+
+    pub const ALL: [&str; 11] = [
+        HEADERS, CANONICAL, HEADER_NUMBERS, BODIES, RECEIPTS, TX_LOOKUP, ACCOUNTS, STORAGE,
+        BYTECODES, TRIE_NODES, META,
+    ];
+}
+
+const META_TIP: &[u8] = b"tip";
+const META_CHAIN: &[u8] = b"chain";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("mdbx: {0}")]
+    Mdbx(#[from] libmdbx::Error),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("stored header of block {number} does not decode: {source}")]
+    Header { number: BlockNumber, source: alloy_rlp::Error },
+    #[error("database at {path} belongs to chain {found}, not {expected}")]
+    WrongChain { path: String, found: String, expected: String },
+    #[error("block {number} cannot follow the stored tip {tip:?}")]
+    NotNext { number: BlockNumber, tip: Option<BlockNumber> },
+}
+
+/// How commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// Every commit is on disk before it returns.
+    #[default]
+    Durable,
+    /// Commits are ordered and never corrupt the database, but a system crash (not a process
+    /// crash) may lose the last ones. For benchmark rigs.
+    SafeNoSync,
+}
+
+/// Largest database size; the file grows in `GROWTH_STEP` increments up to it.
+const SIZE_MAX: isize = 8 << 40;
+const GROWTH_STEP: isize = 256 << 20;
+
+/// The chain database.
+pub struct ChainDb {
+    db: Database<WriteMap>,
+}
+
+/// Everything one block writes, in one transaction.
+pub struct BlockWrite<'a> {
+    pub header: &'a Header,
+    pub hash: B256,
+    pub txs: &'a [RecoveredTx],
+    pub receipts: &'a [StoredReceipt],
+    pub changes: &'a StateChanges,
+    pub root_update: &'a StateRootUpdate,
+}
+
+fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
+    let mut key = [0u8; 52];
+    key[..20].copy_from_slice(address.as_slice());
+    key[20..].copy_from_slice(&slot.to_be_bytes::<32>());
+    key
+}
+
+impl ChainDb {
+    /// Opens (creating if needed) the database in directory `path`, for the chain named
+    /// `chain`; refuses a database made for another chain.
+    pub fn open(path: &Path, chain: &str, sync: SyncMode) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(path).map_err(|e| libmdbx::Error::Other(e.raw_os_error().unwrap_or(0)))?;
+        let db = Database::<WriteMap>::open_with_options(
+            path,
+            DatabaseOptions {
+                max_tables: Some(tables::ALL.len() as u64 + 4),
+                max_readers: Some(1024),
+                no_rdahead: true,
+                mode: Mode::ReadWrite(ReadWriteOptions {
+                    sync_mode: match sync {
+                        SyncMode::Durable => libmdbx::SyncMode::Durable,
+                        SyncMode::SafeNoSync => libmdbx::SyncMode::SafeNoSync,
+                    },
+                    min_size: None,
+                    max_size: Some(SIZE_MAX),
+                    growth_step: Some(GROWTH_STEP),
+                    shrink_threshold: None,
+                }),
+                ..Default::default()
+            },
+        )?;
+        let txn = db.begin_rw_txn()?;
+        for name in tables::ALL {
+            txn.create_table(Some(name), TableFlags::empty())?;
+        }
+        let meta = txn.open_table(Some(tables::META))?;
+        let stored: Option<Vec<u8>> = txn.get(&meta, META_CHAIN)?;
+        match stored {
+            Some(found) if found != chain.as_bytes() => {
+                return Err(StorageError::WrongChain {
+                    path: path.display().to_string(),
+                    found: String::from_utf8_lossy(&found).into_owned(),
+                    expected: chain.to_owned(),
+                });
+            }
+            Some(_) => {}
+            None => txn.put(&meta, META_CHAIN, chain.as_bytes(), WriteFlags::UPSERT)?,
+        }
+        drop(meta);
+        txn.commit()?;
+        Ok(Self { db })
+    }
+
+    /// A consistent read-only view of the latest committed state.
+    pub fn read(&self) -> Result<ReadView<'_>, StorageError> {
+        Ok(ReadView { txn: self.db.begin_ro_txn()? })
+    }
+
+    /// Writes a whole block — header, body, receipts, lookups, state, trie nodes and the new
+    /// tip — in one transaction. Nothing of it is visible until the commit; a crash before
+    /// the commit leaves the previous tip.
+    pub fn write_block(&self, block: &BlockWrite<'_>) -> Result<(), StorageError> {
+        let number = block.header.number;
+        let txn = self.db.begin_rw_txn()?;
+        let open = |name| txn.open_table(Some(name));
+        let meta = open(tables::META)?;
+        let tip: Option<[u8; 8]> = txn.get(&meta, META_TIP)?;
+        let tip = tip.map(u64::from_be_bytes);
+        let expected = tip.map_or(0, |t| t + 1);
+        if number != expected {
+            return Err(StorageError::NotNext { number, tip });
+        }
+
+        let mut header_rlp = Vec::with_capacity(block.header.length());
+        block.header.encode(&mut header_rlp);
+        txn.put(&open(tables::HEADERS)?, be(number), &header_rlp, WriteFlags::APPEND)?;
+        txn.put(&open(tables::CANONICAL)?, be(number), block.hash, WriteFlags::APPEND)?;
+        txn.put(&open(tables::HEADER_NUMBERS)?, block.hash, be(number), WriteFlags::UPSERT)?;
+        txn.put(&open(tables::BODIES)?, be(number), codec::encode_body(block.txs), WriteFlags::APPEND)?;
+        txn.put(
+            &open(tables::RECEIPTS)?,
+            be(number),
+            codec::encode_receipts(block.receipts),
+            WriteFlags::APPEND,
+        )?;
+        let lookup = open(tables::TX_LOOKUP)?;
+        for (index, tx) in block.txs.iter().enumerate() {
+            txn.put(&lookup, tx.hash, codec::encode_tx_location(number, index as u32), WriteFlags::UPSERT)?;
+        }
+
+        let accounts = open(tables::ACCOUNTS)?;
+        let storage = open(tables::STORAGE)?;
+        for (address, change) in &block.changes.accounts {
+            if change.storage_wiped {
+                delete_prefix(&txn, &storage, address.as_slice())?;
+            }
+            match &change.account {
+                Some(account) => {
+                    txn.put(&accounts, address, codec::encode_account(account), WriteFlags::UPSERT)?
+                }
+                None => {
+                    txn.del(&accounts, address, None)?;
+                }
+            }
+            for (slot, value) in &change.storage {
+                let key = storage_key(address, slot);
+                if value.is_zero() {
+                    txn.del(&storage, key, None)?;
+                } else {
+                    txn.put(&storage, key, codec::encode_storage_value(value), WriteFlags::UPSERT)?;
+                }
+            }
+        }
+        let codes = open(tables::BYTECODES)?;
+        for (hash, code) in &block.changes.codes {
+            txn.put(&codes, hash, code, WriteFlags::UPSERT)?;
+        }
+
+        let nodes = open(tables::TRIE_NODES)?;
+        let update = block.root_update;
+        for owner in &update.wiped_storage {
+            delete_prefix(&txn, &nodes, &codec::trie_owner_prefix(owner))?;
+        }
+        let storage_writes = update.storage_writes.iter().map(|(o, w)| (Some(*o), w));
+        for (owner, writes) in storage_writes.chain(std::iter::once((None, &update.account_writes))) {
+            for (path, node) in writes {
+                let key = codec::trie_key(owner, path);
+                match node {
+                    Some(rlp) => txn.put(&nodes, key, rlp, WriteFlags::UPSERT)?,
+                    None => {
+                        txn.del(&nodes, key, None)?;
+                    }
+                }
+            }
+        }
+        txn.put(&meta, META_TIP, be(number), WriteFlags::UPSERT)?;
+        drop((meta, lookup, accounts, storage, codes, nodes));
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+/// Deletes every entry whose key starts with `prefix`.
+fn delete_prefix(
+    txn: &Transaction<'_, RW, WriteMap>,
+    table: &libmdbx::Table<'_>,
+    prefix: &[u8],
+) -> Result<(), StorageError> {
+    let mut cursor = txn.cursor(table)?;
+    let mut entry: Option<(Vec<u8>, ())> = cursor.set_range(prefix)?;
+    while let Some((key, ())) = entry {
+        if !key.starts_with(prefix) {
+            break;
+        }
+        cursor.del(WriteFlags::empty())?;
+        entry = cursor.get_current()?;
+    }
+    Ok(())
+}
+
+/// A read-only snapshot of the database; implements the engine's state and trie readers.
+pub struct ReadView<'db> {
+    txn: Transaction<'db, RO, WriteMap>,
+}
+
+impl ReadView<'_> {
+    fn get<T>(
+        &self,
+        table: &str,
+        key: impl AsRef<[u8]>,
+        decode: impl FnOnce(&[u8]) -> Result<T, StorageError>,
+    ) -> Result<Option<T>, StorageError> {
+        let t = self.txn.open_table(Some(table))?;
+        let value: Option<Cow<'_, [u8]>> = self.txn.get(&t, key)?;
+        value.map(|v| decode(&v)).transpose()
+    }
+
+    /// The number of the last committed block, if any.
+    pub fn tip(&self) -> Result<Option<BlockNumber>, StorageError> {
+        self.get(tables::META, META_TIP, |v| {
+            Ok(u64::from_be_bytes(v.try_into().map_err(|_| CodecError {
+                what: "tip",
+                why: format!("{} bytes", v.len()),
+            })?))
+        })
+    }
+
+    pub fn header(&self, number: BlockNumber) -> Result<Option<Header>, StorageError> {
+        self.get(tables::HEADERS, be(number), |mut v| {
+            Header::decode(&mut v).map_err(|source| StorageError::Header { number, source })
+        })
+    }
+
+    pub fn canonical_hash(&self, number: BlockNumber) -> Result<Option<B256>, StorageError> {
+        self.get(tables::CANONICAL, be(number), |v| Ok(B256::from_slice(v)))
+    }
+
+    pub fn block_number(&self, hash: &B256) -> Result<Option<BlockNumber>, StorageError> {
+        self.get(tables::HEADER_NUMBERS, hash, |v| {
+            Ok(u64::from_be_bytes(v.try_into().map_err(|_| CodecError {
+                what: "header number",
+                why: format!("{} bytes", v.len()),
+            })?))
+        })
+    }
+
+    pub fn body(&self, number: BlockNumber) -> Result<Option<Vec<RecoveredTx>>, StorageError> {
+        self.get(tables::BODIES, be(number), |v| Ok(codec::decode_body(v)?))
+    }
+
+    pub fn receipts(&self, number: BlockNumber) -> Result<Option<Vec<StoredReceipt>>, StorageError> {
+        self.get(tables::RECEIPTS, be(number), |v| Ok(codec::decode_receipts(v)?))
+    }
+
+    pub fn tx_location(&self, hash: &B256) -> Result<Option<(BlockNumber, u32)>, StorageError> {
+        self.get(tables::TX_LOOKUP, hash, |v| Ok(codec::decode_tx_location(v)?))
+    }
+
+    pub fn account_at(&self, address: &Address) -> Result<Option<Account>, StorageError> {
+        self.get(tables::ACCOUNTS, address, |v| Ok(codec::decode_account(v)?))
+    }
+
+    pub fn storage_at(&self, address: &Address, slot: &U256) -> Result<U256, StorageError> {
+        Ok(self
+            .get(tables::STORAGE, storage_key(address, slot), |v| {
+                Ok(codec::decode_storage_value(v)?)
+            })?
+            .unwrap_or_default())
+    }
+
+    pub fn code_at(&self, hash: &B256) -> Result<Option<Bytes>, StorageError> {
+        self.get(tables::BYTECODES, hash, |v| Ok(Bytes::copy_from_slice(v)))
+    }
+}
+
+fn state_err(e: StorageError) -> StateError {
+    StateError(e.to_string())
+}
+
+impl StateReader for ReadView<'_> {
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
+        self.account_at(address).map_err(state_err)
+    }
+    fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
+        self.storage_at(address, slot).map_err(state_err)
+    }
+    fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StateError> {
+        self.code_at(code_hash).map_err(state_err)
+    }
+    fn block_hash(&self, number: BlockNumber) -> Result<Option<B256>, StateError> {
+        self.canonical_hash(number).map_err(state_err)
+    }
+}
+
+impl TrieReader for ReadView<'_> {
+    fn trie_node(&self, owner: TrieOwner, path: &Nibbles) -> Result<Option<Vec<u8>>, TrieError> {
+        self.get(tables::TRIE_NODES, codec::trie_key(owner, path), |v| Ok(v.to_vec()))
+            .map_err(|e| TrieError::Read(e.to_string()))
+    }
+}

@@ -70,3 +70,27 @@ impl StoredReceipt {
         alloy_primitives::logs_bloom(self.receipt.logs.iter())
     }
 }
+
+/// Receipts root of a block, as Ethereum computes it (EIP-2718 typed receipt encodings).
+pub fn receipts_root(receipts: &[StoredReceipt]) -> B256 {
+    let envelopes: Vec<alloy_consensus::ReceiptEnvelope> = receipts
+        .iter()
+        .map(|r| {
+            let ty = alloy_consensus::TxType::try_from(r.tx_type)
+                .unwrap_or(alloy_consensus::TxType::Legacy);
+            alloy_consensus::ReceiptEnvelope::from_typed(ty, r.receipt.clone())
+        })
+        .collect();
+    alloy_consensus::proofs::calculate_receipt_root(&envelopes)
+}
+
+/// Logs bloom of a block: the union of its receipts' blooms.
+pub fn block_logs_bloom(receipts: &[StoredReceipt]) -> Bloom {
+    let mut bloom = Bloom::ZERO;
+    for r in receipts {
+        for log in &r.receipt.logs {
+            bloom.accrue_log(log);
+        }
+    }
+    bloom
+}

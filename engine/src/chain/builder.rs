@@ -1,0 +1,149 @@
+//! Block building: pending transactions from the pool, executed in order, sealed into a header
+//! with Ethereum's roots.
+
+use crate::{
+    chain::{mempool::Mempool, spec::ChainSpec},
+    exec::{BlockEnv, ExecError, SequentialBlock, StateChanges, StateReader, TxInvalid},
+    merkle::{
+        state_root::{StateRootUpdate, update_state_root},
+        trie::{TrieError, TrieReader},
+    },
+    primitives::{RecoveredTx, StoredReceipt, block_logs_bloom, receipts_root},
+};
+use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH, Header, proofs};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use revm::primitives::hardfork::SpecId;
+
+/// Most transactions one block takes from the pool.
+pub const BLOCK_TXS_MAX: usize = 50_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Trie(#[from] TrieError),
+}
+
+/// Sets the header fields that each hardfork adds (Ethereum's header layout for `spec`).
+pub fn set_fork_fields(spec: &ChainSpec, header: &mut Header, base_fee: u64) {
+    let id = spec.spec_id;
+    if id.is_enabled_in(SpecId::LONDON) {
+        header.base_fee_per_gas = Some(base_fee);
+    }
+    if id.is_enabled_in(SpecId::SHANGHAI) {
+        header.withdrawals_root = Some(EMPTY_ROOT_HASH);
+    }
+    if id.is_enabled_in(SpecId::CANCUN) {
+        header.blob_gas_used = Some(0);
+        header.excess_blob_gas = Some(0);
+        header.parent_beacon_block_root = Some(B256::ZERO);
+    }
+    if id.is_enabled_in(SpecId::PRAGUE) {
+        header.requests_hash = Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH);
+    }
+    if !id.is_enabled_in(SpecId::MERGE) {
+        header.difficulty = U256::from(1);
+    }
+}
+
+/// What the producer decides about the next block, beyond the pool's content.
+#[derive(Debug, Clone)]
+pub struct BlockTemplate {
+    pub parent: Header,
+    pub parent_hash: B256,
+    pub timestamp: u64,
+    pub beneficiary: Address,
+    pub extra_data: Bytes,
+}
+
+/// A block ready to be committed.
+#[derive(Debug)]
+pub struct BuiltBlock {
+    pub header: Header,
+    pub hash: B256,
+    pub txs: Vec<RecoveredTx>,
+    pub receipts: Vec<StoredReceipt>,
+    pub changes: StateChanges,
+    pub root_update: StateRootUpdate,
+    /// Pool transactions found invalid while building, with the reason: drop them.
+    pub rejected: Vec<(B256, String)>,
+}
+
+/// The execution environment of the block a template describes.
+pub fn block_env(spec: &ChainSpec, template: &BlockTemplate) -> (BlockEnv, u64) {
+    let p = &template.parent;
+    let base_fee =
+        spec.next_base_fee(p.gas_used, p.gas_limit, p.base_fee_per_gas.unwrap_or_default());
+    let number = p.number + 1;
+    let env = BlockEnv {
+        number,
+        timestamp: template.timestamp,
+        fee_recipient: template.beneficiary,
+        gas_limit: spec.gas_limit,
+        base_fee,
+        difficulty: if spec.spec_id.is_enabled_in(SpecId::MERGE) { U256::ZERO } else { U256::from(1) },
+        prevrandao: keccak256([template.parent_hash.as_slice(), &number.to_be_bytes()].concat()),
+        excess_blob_gas: 0,
+    };
+    (env, base_fee)
+}
+
+/// Builds the next block from `pool`'s pending transactions over `state` (the parent's).
+pub fn build_block<S: StateReader + TrieReader>(
+    spec: &ChainSpec,
+    state: &S,
+    pool: &Mempool,
+    template: &BlockTemplate,
+) -> Result<BuiltBlock, BuildError> {
+    let (env, base_fee) = block_env(spec, template);
+    let mut block = SequentialBlock::new(spec, state, env);
+    let mut txs = Vec::new();
+    let mut rejected = Vec::new();
+    let mut best = pool.best(base_fee);
+    while txs.len() < BLOCK_TXS_MAX {
+        if block.gas_left() < 21_000 {
+            break;
+        }
+        let Some(tx) = best.next() else { break };
+        match block.execute(&tx) {
+            Ok(_) => txs.push((*tx).clone()),
+            Err(ExecError::Invalid(TxInvalid::BlockFull { .. })) => best.skip_sender(&tx.sender),
+            Err(ExecError::Invalid(TxInvalid::Rejected { hash, reason })) => {
+                best.skip_sender(&tx.sender);
+                rejected.push((hash, reason));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let outcome = block.finish();
+    let root_update = update_state_root(state, &outcome.changes)?;
+    let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
+    let mut header = Header {
+        parent_hash: template.parent_hash,
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        beneficiary: template.beneficiary,
+        state_root: root_update.root,
+        transactions_root: proofs::calculate_transaction_root(&envelopes),
+        receipts_root: receipts_root(&outcome.receipts),
+        logs_bloom: block_logs_bloom(&outcome.receipts),
+        number: env.number,
+        gas_limit: env.gas_limit,
+        gas_used: outcome.gas_used,
+        timestamp: env.timestamp,
+        extra_data: template.extra_data.clone(),
+        mix_hash: if spec.spec_id.is_enabled_in(SpecId::MERGE) { env.prevrandao } else { B256::ZERO },
+        ..Default::default()
+    };
+    set_fork_fields(spec, &mut header, base_fee);
+    let hash = header.hash_slow();
+    Ok(BuiltBlock {
+        header,
+        hash,
+        txs,
+        receipts: outcome.receipts,
+        changes: outcome.changes,
+        root_update,
+        rejected,
+    })
+}

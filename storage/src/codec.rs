@@ -1,0 +1,291 @@
+//! Compact binary codecs for stored values; every decoder checks lengths and never panics.
+
+use alloy_consensus::{Eip658Value, Receipt, TxEnvelope};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, Log, LogData, U256};
+use alloy_trie::Nibbles;
+use bttc_engine::primitives::{Account, RecoveredTx, StoredReceipt, TX_ENCODED_LEN_MAX};
+
+/// Most transactions one stored block body may hold (bounds the decoder's allocation).
+pub const BLOCK_TXS_MAX: usize = 1 << 20;
+/// Most logs one stored receipt may hold.
+pub const RECEIPT_LOGS_MAX: usize = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stored {what} is corrupt: {why}")]
+pub struct CodecError {
+    pub what: &'static str,
+    pub why: String,
+}
+
+fn corrupt(what: &'static str, why: impl Into<String>) -> CodecError {
+    CodecError { what, why: why.into() }
+}
+
+/// A cursor over bytes being decoded.
+struct Reader<'a> {
+    buf: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], CodecError> {
+        if self.buf.len() < len {
+            return Err(corrupt(self.what, format!("needs {len} more bytes, has {}", self.buf.len())));
+        }
+        let (head, rest) = self.buf.split_at(len);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, CodecError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, CodecError> {
+        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self) -> Result<u64, CodecError> {
+        Ok(u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn b256(&mut self) -> Result<B256, CodecError> {
+        Ok(B256::from_slice(self.take(32)?))
+    }
+    fn address(&mut self) -> Result<Address, CodecError> {
+        Ok(Address::from_slice(self.take(20)?))
+    }
+    fn finish(&self) -> Result<(), CodecError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(corrupt(self.what, format!("{} trailing bytes", self.buf.len())))
+        }
+    }
+}
+
+/// Big-endian bytes of `value` without leading zeros.
+fn trimmed(value: &U256) -> Vec<u8> {
+    let bytes = value.to_be_bytes::<32>();
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(32);
+    bytes[start..].to_vec()
+}
+
+fn untrimmed(bytes: &[u8], what: &'static str) -> Result<U256, CodecError> {
+    if bytes.len() > 32 {
+        return Err(corrupt(what, "integer longer than 32 bytes"));
+    }
+    Ok(U256::from_be_slice(bytes))
+}
+
+/// Account: `flags(1) nonce(8) balance_len(1) balance [code_hash(32) if flags & 1]`.
+pub fn encode_account(account: &Account) -> Vec<u8> {
+    let balance = trimmed(&account.balance);
+    let mut out = Vec::with_capacity(10 + balance.len() + 32);
+    out.push(u8::from(account.has_code()));
+    out.extend_from_slice(&account.nonce.to_be_bytes());
+    out.push(balance.len() as u8);
+    out.extend_from_slice(&balance);
+    if account.has_code() {
+        out.extend_from_slice(account.code_hash.as_slice());
+    }
+    out
+}
+
+pub fn decode_account(bytes: &[u8]) -> Result<Account, CodecError> {
+    let mut r = Reader { buf: bytes, what: "account" };
+    let flags = r.u8()?;
+    let nonce = r.u64()?;
+    let len = r.u8()? as usize;
+    let balance = untrimmed(r.take(len)?, "account")?;
+    let code_hash = if flags & 1 == 1 { r.b256()? } else { KECCAK256_EMPTY };
+    r.finish()?;
+    Ok(Account { nonce, balance, code_hash })
+}
+
+/// Storage value: big-endian without leading zeros (zero values are never stored).
+pub fn encode_storage_value(value: &U256) -> Vec<u8> {
+    trimmed(value)
+}
+
+pub fn decode_storage_value(bytes: &[u8]) -> Result<U256, CodecError> {
+    untrimmed(bytes, "storage value")
+}
+
+/// Block body: `count(4)` then per transaction `sender(20) len(4) eip2718_bytes`.
+pub fn encode_body(txs: &[RecoveredTx]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + txs.iter().map(|t| 24 + t.encoded_len).sum::<usize>());
+    out.extend_from_slice(&(txs.len() as u32).to_be_bytes());
+    for tx in txs {
+        out.extend_from_slice(tx.sender.as_slice());
+        out.extend_from_slice(&(tx.encoded_len as u32).to_be_bytes());
+        tx.envelope.encode_2718(&mut out);
+    }
+    out
+}
+
+pub fn decode_body(bytes: &[u8]) -> Result<Vec<RecoveredTx>, CodecError> {
+    let mut r = Reader { buf: bytes, what: "block body" };
+    let count = r.u32()? as usize;
+    if count > BLOCK_TXS_MAX {
+        return Err(corrupt("block body", format!("{count} transactions")));
+    }
+    let mut txs = Vec::with_capacity(count.min(bytes.len() / 24));
+    for _ in 0..count {
+        let sender = r.address()?;
+        let len = r.u32()? as usize;
+        if len > TX_ENCODED_LEN_MAX {
+            return Err(corrupt("block body", format!("transaction of {len} bytes")));
+        }
+        let raw = r.take(len)?;
+        let envelope = TxEnvelope::decode_2718_exact(raw)
+            .map_err(|e| corrupt("block body", format!("transaction does not decode: {e}")))?;
+        txs.push(RecoveredTx::new_unchecked(envelope, sender));
+    }
+    r.finish()?;
+    Ok(txs)
+}
+
+/// Receipts of a block: `count(4)` then per receipt `type(1) status(1) cumulative_gas(8)
+/// logs(4)` and per log `address(20) topics(1) topic*32 data_len(4) data`.
+pub fn encode_receipts(receipts: &[StoredReceipt]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(receipts.len() as u32).to_be_bytes());
+    for r in receipts {
+        out.push(r.tx_type);
+        out.push(u8::from(r.receipt.status.coerce_status()));
+        out.extend_from_slice(&r.receipt.cumulative_gas_used.to_be_bytes());
+        out.extend_from_slice(&(r.receipt.logs.len() as u32).to_be_bytes());
+        for log in &r.receipt.logs {
+            out.extend_from_slice(log.address.as_slice());
+            out.push(log.topics().len() as u8);
+            for t in log.topics() {
+                out.extend_from_slice(t.as_slice());
+            }
+            out.extend_from_slice(&(log.data.data.len() as u32).to_be_bytes());
+            out.extend_from_slice(&log.data.data);
+        }
+    }
+    out
+}
+
+pub fn decode_receipts(bytes: &[u8]) -> Result<Vec<StoredReceipt>, CodecError> {
+    let what = "receipts";
+    let mut r = Reader { buf: bytes, what };
+    let count = r.u32()? as usize;
+    if count > BLOCK_TXS_MAX {
+        return Err(corrupt(what, format!("{count} receipts")));
+    }
+    let mut out = Vec::with_capacity(count.min(bytes.len() / 14));
+    for _ in 0..count {
+        let tx_type = r.u8()?;
+        let status = match r.u8()? {
+            0 => false,
+            1 => true,
+            s => return Err(corrupt(what, format!("status byte {s}"))),
+        };
+        let cumulative_gas_used = r.u64()?;
+        let log_count = r.u32()? as usize;
+        if log_count > RECEIPT_LOGS_MAX {
+            return Err(corrupt(what, format!("{log_count} logs")));
+        }
+        let mut logs = Vec::with_capacity(log_count.min(r.buf.len() / 25));
+        for _ in 0..log_count {
+            let address = r.address()?;
+            let topic_count = r.u8()? as usize;
+            if topic_count > 4 {
+                return Err(corrupt(what, format!("log with {topic_count} topics")));
+            }
+            let topics = (0..topic_count).map(|_| r.b256()).collect::<Result<Vec<_>, _>>()?;
+            let len = r.u32()? as usize;
+            let data = Bytes::copy_from_slice(r.take(len)?);
+            logs.push(Log { address, data: LogData::new_unchecked(topics, data) });
+        }
+        out.push(StoredReceipt {
+            tx_type,
+            receipt: Receipt { status: Eip658Value::Eip658(status), cumulative_gas_used, logs },
+        });
+    }
+    r.finish()?;
+    Ok(out)
+}
+
+/// Transaction location: `block(8) index(4)`.
+pub fn encode_tx_location(block: u64, index: u32) -> [u8; 12] {
+    let mut out = [0u8; 12];
+    out[..8].copy_from_slice(&block.to_be_bytes());
+    out[8..].copy_from_slice(&index.to_be_bytes());
+    out
+}
+
+pub fn decode_tx_location(bytes: &[u8]) -> Result<(u64, u32), CodecError> {
+    let mut r = Reader { buf: bytes, what: "transaction location" };
+    let (block, index) = (r.u64()?, r.u32()?);
+    r.finish()?;
+    Ok((block, index))
+}
+
+/// Trie node key: `0 ‖ path` for the account trie, `1 ‖ owner ‖ path`, with the path packed two
+/// nibbles a byte and followed by its nibble count, so that odd and even paths never collide.
+pub fn trie_key(owner: Option<B256>, path: &Nibbles) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + 32 + 33);
+    match owner {
+        None => key.push(0),
+        Some(o) => {
+            key.push(1);
+            key.extend_from_slice(o.as_slice());
+        }
+    }
+    key.extend_from_slice(&path.pack());
+    key.push(path.len() as u8);
+    key
+}
+
+/// Key prefix of every node of one storage trie.
+pub fn trie_owner_prefix(owner: &B256) -> [u8; 33] {
+    let mut key = [1u8; 33];
+    key[1..].copy_from_slice(owner.as_slice());
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn account_round_trips(nonce: u64, balance: [u8; 32], code: Option<[u8; 32]>) {
+            let account = Account {
+                nonce,
+                balance: U256::from_be_bytes(balance),
+                code_hash: code.map_or(KECCAK256_EMPTY, B256::from),
+            };
+            prop_assert_eq!(decode_account(&encode_account(&account)).unwrap(), account);
+        }
+
+        #[test]
+        fn decoders_never_panic(bytes: Vec<u8>) {
+            let _ = decode_account(&bytes);
+            let _ = decode_body(&bytes);
+            let _ = decode_receipts(&bytes);
+            let _ = decode_tx_location(&bytes);
+            let _ = decode_storage_value(&bytes);
+        }
+
+        #[test]
+        fn receipts_round_trip(
+            entries in prop::collection::vec((any::<u8>(), any::<bool>(), any::<u64>(), prop::collection::vec((any::<[u8; 20]>(), 0usize..5, prop::collection::vec(any::<u8>(), 0..70)), 0..4)), 0..5)
+        ) {
+            let receipts: Vec<StoredReceipt> = entries.into_iter().map(|(ty, ok, gas, logs)| StoredReceipt {
+                tx_type: ty,
+                receipt: Receipt {
+                    status: Eip658Value::Eip658(ok),
+                    cumulative_gas_used: gas,
+                    logs: logs.into_iter().map(|(a, n, d)| Log {
+                        address: Address::from(a),
+                        data: LogData::new_unchecked((0..n.min(4)).map(|i| B256::with_last_byte(i as u8)).collect(), d.into()),
+                    }).collect(),
+                },
+            }).collect();
+            prop_assert_eq!(decode_receipts(&encode_receipts(&receipts)).unwrap(), receipts);
+        }
+    }
+}
