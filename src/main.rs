@@ -1,4 +1,165 @@
+//! The `bttc` command: CLI and wiring only; the protocol lives in bttc-engine.
+
+mod node;
+
+use alloy_primitives::{Address, utils::format_ether};
+use bttc_engine::chain::{
+    genesis::{DEV_ACCOUNT_COUNT, Genesis, dev_signers},
+    spec::ChainSpec,
+};
+use bttc_net::rpc::{RpcLimits, start_http};
+use bttc_storage::{ChainDb, SyncMode};
+use clap::{Parser, Subcommand, ValueEnum};
+use eyre::{Context, bail};
 use mimalloc::MiMalloc;
+use node::Node;
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
-fn main() {}
+
+#[derive(Parser)]
+#[command(name = "bttc", version, about = "BitTorrent Chain node")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node. With --dev: a single-node chain with funded dev accounts.
+    Node(NodeArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DbSync {
+    /// Every block is on disk before it is announced.
+    Durable,
+    /// Ordered, crash-consistent commits without fsync (benchmark rigs).
+    SafeNoSync,
+}
+
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// Run a development chain (single producer, prefunded accounts).
+    #[arg(long)]
+    dev: bool,
+    /// Chain rules: `dev` (newest hardfork) or `bttc-mainnet` (Berlin, chain id 199, BTTC fees).
+    #[arg(long, default_value = "dev")]
+    chain: String,
+    /// Directory of the node's databases.
+    #[arg(long, default_value = "./data/dev")]
+    datadir: PathBuf,
+    #[arg(long = "http.addr", default_value = "127.0.0.1")]
+    http_addr: std::net::IpAddr,
+    #[arg(long = "http.port", default_value_t = 8545)]
+    http_port: u16,
+    /// Seconds between blocks; 0 makes a block as soon as transactions arrive.
+    #[arg(long = "block-time", default_value_t = 2.0)]
+    block_time: f64,
+    /// How commits reach the disk.
+    #[arg(long = "db.sync", value_enum, default_value = "durable")]
+    db_sync: DbSync,
+    /// Receiver of the block fees (dev accounts' first address if not given).
+    #[arg(long)]
+    coinbase: Option<Address>,
+}
+
+fn main() -> eyre::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libmdbx=warn")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Node(args) => run_node(args),
+    }
+}
+
+fn run_node(args: NodeArgs) -> eyre::Result<()> {
+    if !args.dev {
+        bail!("only --dev is supported by this version: start with `bttc node --dev`");
+    }
+    let Some(spec) = ChainSpec::by_name(&args.chain) else {
+        bail!("unknown chain {:?}: use dev or bttc-mainnet", args.chain);
+    };
+    if !(0.0..=3600.0).contains(&args.block_time) {
+        bail!("--block-time must be between 0 and 3600 seconds, got {}", args.block_time);
+    }
+    let signers = dev_signers(DEV_ACCOUNT_COUNT)?;
+    let addresses: Vec<Address> = signers.iter().map(|s| s.address()).collect();
+    let genesis = Genesis::dev(&addresses);
+
+    let sync = match args.db_sync {
+        DbSync::Durable => SyncMode::Durable,
+        DbSync::SafeNoSync => SyncMode::SafeNoSync,
+    };
+    let db_path = args.datadir.join("chain");
+    let db = ChainDb::open(&db_path, spec.name, sync)
+        .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
+    let block_time = Duration::from_secs_f64(args.block_time);
+    let node = Arc::new(Node::open(spec.clone(), db, &genesis, block_time, args.coinbase.unwrap_or(addresses[0]))?);
+    let (tip, tip_hash) = node.tip()?;
+
+    println!("\nbttc dev node — chain {} (id {}), {} rules", spec.name, spec.chain_id, format!("{:?}", spec.spec_id).to_lowercase());
+    println!("\nAvailable accounts\n==================");
+    for (i, (address, balance)) in genesis.alloc.iter().enumerate() {
+        println!("({i}) {address} ({} ETH)", format_ether(*balance).trim_end_matches('0').trim_end_matches('.'));
+    }
+    println!("\nPrivate keys\n==================");
+    for (i, signer) in signers.iter().enumerate() {
+        println!("({i}) {}", signer.to_bytes());
+    }
+    println!("\nData directory: {}", args.datadir.display());
+    println!("Chain tip: block {tip} ({tip_hash})");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let addr = SocketAddr::new(args.http_addr, args.http_port);
+    let (local, server) = runtime
+        .block_on(start_http(node.clone(), addr, RpcLimits::default()))
+        .wrap_err_with(|| format!("starting the JSON-RPC server on {addr}"))?;
+    println!("\nListening on http://{local}\n");
+
+    let ingest = {
+        let node = node.clone();
+        std::thread::Builder::new().name("ingest".into()).spawn(move || node.run_ingest())?
+    };
+    let producer = {
+        let node = node.clone();
+        std::thread::Builder::new().name("producer".into()).spawn(move || {
+            let result = node.run_producer();
+            if let Err(e) = &result {
+                tracing::error!("producer stopped: {e:#}");
+                node.stop();
+            }
+            result
+        })?
+    };
+
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let stopped = server.clone();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
+            _ = term.recv() => tracing::info!("terminated, shutting down"),
+            _ = stopped.stopped() => {},
+            _ = wait_stopped(&node) => {},
+        }
+        eyre::Ok(())
+    })?;
+    node.stop();
+    let _ = server.stop();
+    ingest.join().map_err(|_| eyre::eyre!("ingest thread panicked"))?;
+    producer.join().map_err(|_| eyre::eyre!("producer thread panicked"))??;
+    let (tip, tip_hash) = node.tip()?;
+    println!("stopped at block {tip} ({tip_hash})");
+    Ok(())
+}
+
+/// Resolves when the node stops by itself (e.g. the producer failed).
+async fn wait_stopped(node: &Node) {
+    while !node.is_stopping() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

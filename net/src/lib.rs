@@ -1,1 +1,3 @@
-//! BTTC net.
+//! bttc-net: JSON-RPC server (and, later, QUIC peer-to-peer transport and gossip).
+
+pub mod rpc;

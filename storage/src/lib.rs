@@ -9,6 +9,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::{Decodable, Encodable};
 use alloy_trie::Nibbles;
 use bttc_engine::{
+    chain::BlockReader,
     exec::{StateChanges, StateError, StateReader},
     merkle::{
         state_root::StateRootUpdate,
@@ -283,7 +284,7 @@ impl ReadView<'_> {
     }
 
     /// The number of the last committed block, if any.
-    pub fn tip(&self) -> Result<Option<BlockNumber>, StorageError> {
+    pub fn tip_at(&self) -> Result<Option<BlockNumber>, StorageError> {
         self.get(tables::META, META_TIP, |v| {
             Ok(u64::from_be_bytes(v.try_into().map_err(|_| CodecError {
                 what: "tip",
@@ -292,17 +293,17 @@ impl ReadView<'_> {
         })
     }
 
-    pub fn header(&self, number: BlockNumber) -> Result<Option<Header>, StorageError> {
+    pub fn header_at(&self, number: BlockNumber) -> Result<Option<Header>, StorageError> {
         self.get(tables::HEADERS, be(number), |mut v| {
             Header::decode(&mut v).map_err(|source| StorageError::Header { number, source })
         })
     }
 
-    pub fn canonical_hash(&self, number: BlockNumber) -> Result<Option<B256>, StorageError> {
+    pub fn canonical_hash_at(&self, number: BlockNumber) -> Result<Option<B256>, StorageError> {
         self.get(tables::CANONICAL, be(number), |v| Ok(B256::from_slice(v)))
     }
 
-    pub fn block_number(&self, hash: &B256) -> Result<Option<BlockNumber>, StorageError> {
+    pub fn block_number_at(&self, hash: &B256) -> Result<Option<BlockNumber>, StorageError> {
         self.get(tables::HEADER_NUMBERS, hash, |v| {
             Ok(u64::from_be_bytes(v.try_into().map_err(|_| CodecError {
                 what: "header number",
@@ -311,15 +312,15 @@ impl ReadView<'_> {
         })
     }
 
-    pub fn body(&self, number: BlockNumber) -> Result<Option<Vec<RecoveredTx>>, StorageError> {
+    pub fn body_at(&self, number: BlockNumber) -> Result<Option<Vec<RecoveredTx>>, StorageError> {
         self.get(tables::BODIES, be(number), |v| Ok(codec::decode_body(v)?))
     }
 
-    pub fn receipts(&self, number: BlockNumber) -> Result<Option<Vec<StoredReceipt>>, StorageError> {
+    pub fn receipts_at(&self, number: BlockNumber) -> Result<Option<Vec<StoredReceipt>>, StorageError> {
         self.get(tables::RECEIPTS, be(number), |v| Ok(codec::decode_receipts(v)?))
     }
 
-    pub fn tx_location(&self, hash: &B256) -> Result<Option<(BlockNumber, u32)>, StorageError> {
+    pub fn tx_location_at(&self, hash: &B256) -> Result<Option<(BlockNumber, u32)>, StorageError> {
         self.get(tables::TX_LOOKUP, hash, |v| Ok(codec::decode_tx_location(v)?))
     }
 
@@ -355,7 +356,31 @@ impl StateReader for ReadView<'_> {
         self.code_at(code_hash).map_err(state_err)
     }
     fn block_hash(&self, number: BlockNumber) -> Result<Option<B256>, StateError> {
-        self.canonical_hash(number).map_err(state_err)
+        self.canonical_hash_at(number).map_err(state_err)
+    }
+}
+
+impl BlockReader for ReadView<'_> {
+    fn tip(&self) -> Result<Option<BlockNumber>, StateError> {
+        self.tip_at().map_err(state_err)
+    }
+    fn header(&self, number: BlockNumber) -> Result<Option<Header>, StateError> {
+        self.header_at(number).map_err(state_err)
+    }
+    fn canonical_hash(&self, number: BlockNumber) -> Result<Option<B256>, StateError> {
+        self.canonical_hash_at(number).map_err(state_err)
+    }
+    fn block_number(&self, hash: &B256) -> Result<Option<BlockNumber>, StateError> {
+        self.block_number_at(hash).map_err(state_err)
+    }
+    fn body(&self, number: BlockNumber) -> Result<Option<Vec<RecoveredTx>>, StateError> {
+        self.body_at(number).map_err(state_err)
+    }
+    fn receipts(&self, number: BlockNumber) -> Result<Option<Vec<StoredReceipt>>, StateError> {
+        self.receipts_at(number).map_err(state_err)
+    }
+    fn tx_location(&self, hash: &B256) -> Result<Option<(BlockNumber, u32)>, StateError> {
+        self.tx_location_at(hash).map_err(state_err)
     }
 }
 

@@ -2,7 +2,10 @@
 //! with Ethereum's roots.
 
 use crate::{
-    chain::{mempool::Mempool, spec::ChainSpec},
+    chain::{
+        mempool::{BestTxs, Mempool},
+        spec::ChainSpec,
+    },
     exec::{BlockEnv, ExecError, SequentialBlock, StateChanges, StateReader, TxInvalid},
     merkle::{
         state_root::{StateRootUpdate, update_state_root},
@@ -13,6 +16,7 @@ use crate::{
 use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH, Header, proofs};
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use revm::primitives::hardfork::SpecId;
+use std::{collections::HashSet, sync::Arc};
 
 /// Most transactions one block takes from the pool.
 pub const BLOCK_TXS_MAX: usize = 50_000;
@@ -89,23 +93,63 @@ pub fn block_env(spec: &ChainSpec, template: &BlockTemplate) -> (BlockEnv, u64) 
     (env, base_fee)
 }
 
-/// Builds the next block from `pool`'s pending transactions over `state` (the parent's).
+/// Candidate transactions in block order.
+pub trait TxSource {
+    fn next_tx(&mut self) -> Option<Arc<RecoveredTx>>;
+    /// Yields no more transactions of `sender` (one of them failed).
+    fn skip_sender(&mut self, sender: &Address);
+}
+
+impl TxSource for BestTxs<'_> {
+    fn next_tx(&mut self) -> Option<Arc<RecoveredTx>> {
+        self.next()
+    }
+    fn skip_sender(&mut self, sender: &Address) {
+        BestTxs::skip_sender(self, sender)
+    }
+}
+
+/// Candidates taken from the pool up front, so that the pool is not locked while a block
+/// executes.
+pub struct TxSnapshot {
+    txs: std::vec::IntoIter<Arc<RecoveredTx>>,
+    skipped: HashSet<Address>,
+}
+
+impl TxSnapshot {
+    /// The first `len_max` transactions of `pool` in block order at `base_fee`.
+    pub fn take(pool: &Mempool, base_fee: u64, len_max: usize) -> Self {
+        let txs: Vec<_> = pool.best(base_fee).take(len_max).collect();
+        Self { txs: txs.into_iter(), skipped: HashSet::new() }
+    }
+}
+
+impl TxSource for TxSnapshot {
+    fn next_tx(&mut self) -> Option<Arc<RecoveredTx>> {
+        self.txs.by_ref().find(|tx| !self.skipped.contains(&tx.sender))
+    }
+    fn skip_sender(&mut self, sender: &Address) {
+        self.skipped.insert(*sender);
+    }
+}
+
+/// Builds the next block from `candidates` over `state` (the parent's state).
 pub fn build_block<S: StateReader + TrieReader>(
     spec: &ChainSpec,
     state: &S,
-    pool: &Mempool,
+    candidates: &mut dyn TxSource,
     template: &BlockTemplate,
 ) -> Result<BuiltBlock, BuildError> {
     let (env, base_fee) = block_env(spec, template);
     let mut block = SequentialBlock::new(spec, state, env);
     let mut txs = Vec::new();
     let mut rejected = Vec::new();
-    let mut best = pool.best(base_fee);
+    let best = candidates;
     while txs.len() < BLOCK_TXS_MAX {
         if block.gas_left() < 21_000 {
             break;
         }
-        let Some(tx) = best.next() else { break };
+        let Some(tx) = best.next_tx() else { break };
         match block.execute(&tx) {
             Ok(_) => txs.push((*tx).clone()),
             Err(ExecError::Invalid(TxInvalid::BlockFull { .. })) => best.skip_sender(&tx.sender),

@@ -13,7 +13,7 @@ use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
 pub const DEV_ACCOUNT_COUNT: usize = 10;
 /// Each dev account starts with one million ether.
-pub const DEV_ACCOUNT_BALANCE: U256 = U256::from_limbs([0x4f3d_a9ff_f3b0_0000, 0xd3c2, 0, 0]);
+pub const DEV_ACCOUNT_BALANCE: U256 = U256::from_limbs([0x1bce_cced_a100_0000, 0xd3c2, 0, 0]);
 /// Fixed genesis time, so that the dev genesis hash never changes.
 pub const DEV_GENESIS_TIMESTAMP: u64 = 1_700_000_000;
 

@@ -1,0 +1,473 @@
+//! The `eth_*`, `net_*` and `web3_*` method handlers.
+
+use super::{RpcBackend, SubmitError, convert};
+use alloy_consensus::Header;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256};
+use alloy_rpc_types_eth::{
+    Block, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterBlockOption, Log, Transaction,
+    TransactionReceipt, TransactionRequest,
+};
+use alloy_sol_types::{Panic, Revert, SolError};
+use bttc_engine::{
+    chain::{BlockReader, mempool::PoolError},
+    exec::{BlockEnv, CallOutcome, CallRequest, ExecError, StateReader, call, estimate_gas},
+};
+use jsonrpsee::{
+    core::{RpcResult, async_trait},
+    proc_macros::rpc,
+    types::{ErrorObject, ErrorObjectOwned},
+};
+use std::sync::Arc;
+
+/// Most blocks one `eth_getLogs` query may scan.
+pub const LOGS_BLOCK_RANGE_MAX: u64 = 10_000;
+/// Most logs one `eth_getLogs` answer may hold.
+pub const LOGS_RESULT_MAX: usize = 10_000;
+/// Most blocks one `eth_feeHistory` query may cover.
+pub const FEE_HISTORY_BLOCKS_MAX: u64 = 1_024;
+/// The priority fee suggested to wallets.
+pub const SUGGESTED_TIP: u128 = 1_000_000_000;
+
+const INVALID_PARAMS: i32 = -32602;
+const INTERNAL: i32 = -32603;
+const SERVER: i32 = -32000;
+const LIMIT_EXCEEDED: i32 = -32005;
+const REVERTED: i32 = 3;
+
+fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObject::owned(code, message.into(), None::<()>)
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    err(INTERNAL, e.to_string())
+}
+
+/// A failed call as geth reports it: code 3 with the revert data, or -32000 for a halt.
+fn call_error(outcome: &CallOutcome) -> ErrorObjectOwned {
+    if !outcome.reverted {
+        let why = outcome.halt.as_deref().unwrap_or("execution failed");
+        return err(SERVER, format!("execution halted: {why}"));
+    }
+    let data = &outcome.output;
+    let message = if let Ok(revert) = Revert::abi_decode(data) {
+        format!("execution reverted: {}", revert.reason)
+    } else if let Ok(panic) = Panic::abi_decode(data) {
+        format!("execution reverted: panic code {:#x}", panic.code)
+    } else {
+        "execution reverted".to_owned()
+    };
+    ErrorObject::owned(REVERTED, message, Some(data.clone()))
+}
+
+fn exec_error(e: ExecError) -> ErrorObjectOwned {
+    match e {
+        ExecError::Invalid(invalid) => err(SERVER, invalid.to_string()),
+        other => internal(other),
+    }
+}
+
+fn submit_error(e: SubmitError) -> ErrorObjectOwned {
+    match e {
+        SubmitError::Decode(_) => err(INVALID_PARAMS, e.to_string()),
+        SubmitError::Pool(PoolError::InvalidSignature(_)) => err(INVALID_PARAMS, e.to_string()),
+        SubmitError::Busy => err(LIMIT_EXCEEDED, e.to_string()),
+        _ => err(SERVER, e.to_string()),
+    }
+}
+
+#[rpc(server, namespace = "eth")]
+pub trait EthApi {
+    #[method(name = "chainId")]
+    fn chain_id(&self) -> RpcResult<U64>;
+    #[method(name = "blockNumber")]
+    fn block_number(&self) -> RpcResult<U64>;
+    #[method(name = "getBalance")]
+    fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256>;
+    #[method(name = "getTransactionCount")]
+    fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64>;
+    #[method(name = "getCode")]
+    fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes>;
+    #[method(name = "getStorageAt")]
+    fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256>;
+    #[method(name = "call", blocking)]
+    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes>;
+    #[method(name = "estimateGas", blocking)]
+    fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64>;
+    #[method(name = "gasPrice")]
+    fn gas_price(&self) -> RpcResult<U256>;
+    #[method(name = "maxPriorityFeePerGas")]
+    fn max_priority_fee(&self) -> RpcResult<U256>;
+    #[method(name = "feeHistory")]
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory>;
+    #[method(name = "sendRawTransaction")]
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
+    #[method(name = "getTransactionByHash")]
+    fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>>;
+    #[method(name = "getTransactionReceipt")]
+    fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>>;
+    #[method(name = "getBlockByNumber")]
+    fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>>;
+    #[method(name = "getBlockByHash")]
+    fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>>;
+    #[method(name = "getLogs", blocking)]
+    fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>>;
+}
+
+#[rpc(server, namespace = "net")]
+pub trait NetApi {
+    #[method(name = "version")]
+    fn version(&self) -> RpcResult<String>;
+}
+
+#[rpc(server, namespace = "web3")]
+pub trait Web3Api {
+    #[method(name = "clientVersion")]
+    fn client_version(&self) -> RpcResult<String>;
+}
+
+/// The handlers, over any node that implements [`RpcBackend`].
+pub struct EthRpc<B> {
+    backend: Arc<B>,
+}
+
+impl<B> Clone for EthRpc<B> {
+    fn clone(&self) -> Self {
+        Self { backend: self.backend.clone() }
+    }
+}
+
+impl<B: RpcBackend> EthRpc<B> {
+    pub fn new(backend: Arc<B>) -> Self {
+        Self { backend }
+    }
+
+    fn view(&self) -> RpcResult<B::View<'_>> {
+        self.backend.view().map_err(internal)
+    }
+
+    fn tip(view: &B::View<'_>) -> RpcResult<u64> {
+        view.tip().map_err(internal)?.ok_or_else(|| internal("no block committed yet"))
+    }
+
+    /// A block number from a tag; `None` when the number is past the tip.
+    fn resolve(view: &B::View<'_>, tag: BlockNumberOrTag) -> RpcResult<Option<u64>> {
+        let tip = Self::tip(view)?;
+        Ok(match tag {
+            BlockNumberOrTag::Earliest => Some(0),
+            BlockNumberOrTag::Number(n) => (n <= tip).then_some(n),
+            _ => Some(tip),
+        })
+    }
+
+    /// Only the latest state is kept: any other block is refused with a clear error.
+    fn check_latest_state(view: &B::View<'_>, block: Option<BlockId>) -> RpcResult<()> {
+        let tip = Self::tip(view)?;
+        let number = match block {
+            None => return Ok(()),
+            Some(BlockId::Number(tag)) => Self::resolve(view, tag)?,
+            Some(BlockId::Hash(h)) => view.block_number(&h.block_hash).map_err(internal)?,
+        };
+        match number {
+            Some(n) if n == tip => Ok(()),
+            Some(n) => Err(err(
+                SERVER,
+                format!("historical state unavailable: block {n} is not the tip {tip}"),
+            )),
+            None => Err(err(SERVER, "header not found")),
+        }
+    }
+
+    fn header_and_hash(view: &B::View<'_>, number: u64) -> RpcResult<Option<(Header, B256)>> {
+        let Some(header) = view.header(number).map_err(internal)? else { return Ok(None) };
+        let hash = view.canonical_hash(number).map_err(internal)?.ok_or_else(|| internal("canonical hash missing"))?;
+        Ok(Some((header, hash)))
+    }
+
+    fn block(&self, view: &B::View<'_>, number: u64, full: bool) -> RpcResult<Option<Block>> {
+        let Some((header, hash)) = Self::header_and_hash(view, number)? else { return Ok(None) };
+        let txs = view.body(number).map_err(internal)?.unwrap_or_default();
+        Ok(Some(convert::rpc_block(&header, hash, &txs, full)))
+    }
+
+    /// The environment of the block after the tip: where calls and estimates run.
+    fn pending_env(&self, view: &B::View<'_>) -> RpcResult<BlockEnv> {
+        let tip = Self::tip(view)?;
+        let (header, _) = Self::header_and_hash(view, tip)?.ok_or_else(|| internal("tip header missing"))?;
+        let spec = self.backend.spec();
+        Ok(BlockEnv {
+            number: tip + 1,
+            timestamp: header.timestamp + 1,
+            fee_recipient: header.beneficiary,
+            gas_limit: spec.gas_limit,
+            base_fee: spec.next_base_fee(header.gas_used, header.gas_limit, header.base_fee_per_gas.unwrap_or_default()),
+            difficulty: header.difficulty,
+            prevrandao: header.mix_hash,
+            excess_blob_gas: 0,
+        })
+    }
+
+    fn call_request(request: &TransactionRequest) -> RpcResult<CallRequest> {
+        let input = request
+            .input
+            .clone()
+            .try_into_unique_input()
+            .map_err(|e| err(INVALID_PARAMS, e.to_string()))?
+            .unwrap_or_default();
+        Ok(CallRequest {
+            from: request.from,
+            to: match request.to {
+                Some(TxKind::Call(to)) => Some(to),
+                _ => None,
+            },
+            gas: request.gas,
+            gas_price: request.gas_price.or(request.max_fee_per_gas),
+            value: request.value.unwrap_or_default(),
+            input,
+        })
+    }
+
+    fn next_base_fee(&self, view: &B::View<'_>) -> RpcResult<u64> {
+        Ok(self.pending_env(view)?.base_fee)
+    }
+}
+
+#[async_trait]
+impl<B: RpcBackend> EthApiServer for EthRpc<B> {
+    fn chain_id(&self) -> RpcResult<U64> {
+        Ok(U64::from(self.backend.spec().chain_id))
+    }
+
+    fn block_number(&self) -> RpcResult<U64> {
+        Ok(U64::from(Self::tip(&self.view()?)?))
+    }
+
+    fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256> {
+        let view = self.view()?;
+        Self::check_latest_state(&view, block)?;
+        Ok(view.account(&address).map_err(internal)?.map_or(U256::ZERO, |a| a.balance))
+    }
+
+    fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64> {
+        let view = self.view()?;
+        let pending = matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending)));
+        if !pending {
+            Self::check_latest_state(&view, block)?;
+        }
+        let nonce = view.account(&address).map_err(internal)?.map_or(0, |a| a.nonce);
+        Ok(U64::from(if pending { self.backend.pending_nonce(&address, nonce) } else { nonce }))
+    }
+
+    fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes> {
+        let view = self.view()?;
+        Self::check_latest_state(&view, block)?;
+        let Some(account) = view.account(&address).map_err(internal)? else { return Ok(Bytes::new()) };
+        if !account.has_code() {
+            return Ok(Bytes::new());
+        }
+        Ok(view.code(&account.code_hash).map_err(internal)?.unwrap_or_default())
+    }
+
+    fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256> {
+        let view = self.view()?;
+        Self::check_latest_state(&view, block)?;
+        Ok(B256::from(view.storage(&address, &slot).map_err(internal)?))
+    }
+
+    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
+        let view = self.view()?;
+        Self::check_latest_state(&view, block)?;
+        let env = self.pending_env(&view)?;
+        let outcome = call(self.backend.spec(), &view, &env, &Self::call_request(&request)?)
+            .map_err(exec_error)?;
+        if outcome.success { Ok(outcome.output) } else { Err(call_error(&outcome)) }
+    }
+
+    fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64> {
+        let view = self.view()?;
+        Self::check_latest_state(&view, block)?;
+        let env = self.pending_env(&view)?;
+        match estimate_gas(self.backend.spec(), &view, &env, &Self::call_request(&request)?)
+            .map_err(exec_error)?
+        {
+            Ok(gas) => Ok(U64::from(gas)),
+            Err(outcome) => Err(call_error(&outcome)),
+        }
+    }
+
+    fn gas_price(&self) -> RpcResult<U256> {
+        let view = self.view()?;
+        let spec = self.backend.spec();
+        let base = u128::from(self.next_base_fee(&view)?);
+        let tip = if spec.is_london() { SUGGESTED_TIP } else { 0 };
+        Ok(U256::from((base + tip).max(spec.min_gas_price)))
+    }
+
+    fn max_priority_fee(&self) -> RpcResult<U256> {
+        let spec = self.backend.spec();
+        Ok(U256::from(if spec.is_london() { SUGGESTED_TIP } else { spec.min_gas_price }))
+    }
+
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
+        let view = self.view()?;
+        let newest = Self::resolve(&view, newest)?.ok_or_else(|| err(SERVER, "header not found"))?;
+        let count = block_count.to::<u64>().clamp(1, FEE_HISTORY_BLOCKS_MAX).min(newest + 1);
+        if let Some(p) = &percentiles
+            && (p.len() > 100 || p.windows(2).any(|w| w[0] > w[1]) || p.iter().any(|x| !(0.0..=100.0).contains(x)))
+        {
+            return Err(err(INVALID_PARAMS, "reward percentiles must be ascending values in [0, 100]"));
+        }
+        let oldest = newest + 1 - count;
+        let mut history = FeeHistory { oldest_block: oldest, ..Default::default() };
+        let mut rewards = Vec::new();
+        let mut last: Option<Header> = None;
+        for number in oldest..=newest {
+            let (header, _) = Self::header_and_hash(&view, number)?.ok_or_else(|| internal("header missing"))?;
+            let base_fee = header.base_fee_per_gas.unwrap_or_default();
+            history.base_fee_per_gas.push(u128::from(base_fee));
+            history.gas_used_ratio.push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
+            if let Some(p) = &percentiles {
+                let txs = view.body(number).map_err(internal)?.unwrap_or_default();
+                let receipts = view.receipts(number).map_err(internal)?.unwrap_or_default();
+                let mut tips: Vec<(u128, u64)> = txs
+                    .iter()
+                    .zip(receipts.iter().enumerate())
+                    .map(|(tx, (i, r))| {
+                        let before = i.checked_sub(1).map_or(0, |j| receipts[j].receipt.cumulative_gas_used);
+                        let tip = alloy_consensus::Transaction::effective_tip_per_gas(&tx.envelope, base_fee).unwrap_or(0);
+                        (tip, r.receipt.cumulative_gas_used - before)
+                    })
+                    .collect();
+                tips.sort_unstable();
+                let total: u64 = tips.iter().map(|t| t.1).sum();
+                rewards.push(
+                    p.iter()
+                        .map(|pct| {
+                            let threshold = (total as f64 * pct / 100.0) as u64;
+                            let mut sum = 0;
+                            tips.iter().find(|(_, gas)| { sum += gas; sum >= threshold }).map_or(0, |t| t.0)
+                        })
+                        .collect(),
+                );
+            }
+            last = Some(header);
+        }
+        let last = last.expect("count >= 1");
+        let next = self.backend.spec().next_base_fee(last.gas_used, last.gas_limit, last.base_fee_per_gas.unwrap_or_default());
+        history.base_fee_per_gas.push(u128::from(next));
+        history.reward = percentiles.map(|_| rewards);
+        Ok(history)
+    }
+
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        self.backend.submit(raw).await.map_err(submit_error)
+    }
+
+    fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
+        let view = self.view()?;
+        if let Some((number, index)) = view.tx_location(&hash).map_err(internal)? {
+            let (header, block_hash) = Self::header_and_hash(&view, number)?.ok_or_else(|| internal("header missing"))?;
+            let txs = view.body(number).map_err(internal)?.unwrap_or_default();
+            let tx = txs.get(index as usize).ok_or_else(|| internal("transaction index out of range"))?;
+            return Ok(Some(convert::rpc_transaction(tx, Some((block_hash, &header, u64::from(index))))));
+        }
+        Ok(self.backend.pool_tx(&hash).map(|tx| convert::rpc_transaction(&tx, None)))
+    }
+
+    fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
+        let view = self.view()?;
+        let Some((number, index)) = view.tx_location(&hash).map_err(internal)? else { return Ok(None) };
+        let (header, block_hash) = Self::header_and_hash(&view, number)?.ok_or_else(|| internal("header missing"))?;
+        let txs = view.body(number).map_err(internal)?.unwrap_or_default();
+        let receipts = view.receipts(number).map_err(internal)?.unwrap_or_default();
+        if index as usize >= txs.len() || txs.len() != receipts.len() {
+            return Err(internal(format!("block {number} body and receipts disagree")));
+        }
+        Ok(Some(convert::rpc_receipt(&header, block_hash, &txs, &receipts, index as usize)))
+    }
+
+    fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {
+        let view = self.view()?;
+        match Self::resolve(&view, number)? {
+            Some(n) => self.block(&view, n, full),
+            None => Ok(None),
+        }
+    }
+
+    fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>> {
+        let view = self.view()?;
+        match view.block_number(&hash).map_err(internal)? {
+            Some(n) => self.block(&view, n, full),
+            None => Ok(None),
+        }
+    }
+
+    fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
+        let view = self.view()?;
+        let tip = Self::tip(&view)?;
+        let (from, to) = match filter.block_option {
+            FilterBlockOption::AtBlockHash(hash) => {
+                let n = view.block_number(&hash).map_err(internal)?.ok_or_else(|| err(SERVER, "unknown block"))?;
+                (n, n)
+            }
+            FilterBlockOption::Range { from_block, to_block } => {
+                let bound = |tag: Option<BlockNumberOrTag>| -> RpcResult<u64> {
+                    Ok(match tag {
+                        None => tip,
+                        Some(t) => Self::resolve(&view, t)?.unwrap_or(tip),
+                    })
+                };
+                (bound(from_block)?, bound(to_block)?)
+            }
+        };
+        if from > to {
+            return Err(err(INVALID_PARAMS, format!("invalid block range: from {from} is after to {to}")));
+        }
+        if to - from >= LOGS_BLOCK_RANGE_MAX {
+            return Err(err(LIMIT_EXCEEDED, format!("block range larger than {LOGS_BLOCK_RANGE_MAX} blocks")));
+        }
+        let mut out = Vec::new();
+        for number in from..=to {
+            let Some((header, hash)) = Self::header_and_hash(&view, number)? else { break };
+            if !filter.matches_bloom(header.logs_bloom) {
+                continue;
+            }
+            let txs = view.body(number).map_err(internal)?.unwrap_or_default();
+            let receipts = view.receipts(number).map_err(internal)?.unwrap_or_default();
+            let mut log_index = 0u64;
+            for (i, (tx, receipt)) in txs.iter().zip(&receipts).enumerate() {
+                for log in convert::rpc_logs(receipt, tx, hash, &header, i as u64, log_index) {
+                    if filter.matches(&log.inner) {
+                        if out.len() == LOGS_RESULT_MAX {
+                            return Err(err(LIMIT_EXCEEDED, format!("query returned more than {LOGS_RESULT_MAX} results")));
+                        }
+                        out.push(log);
+                    }
+                }
+                log_index += receipt.receipt.logs.len() as u64;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<B: RpcBackend> NetApiServer for EthRpc<B> {
+    fn version(&self) -> RpcResult<String> {
+        Ok(self.backend.spec().chain_id.to_string())
+    }
+}
+
+impl<B: RpcBackend> Web3ApiServer for EthRpc<B> {
+    fn client_version(&self) -> RpcResult<String> {
+        Ok(format!("bttc/v{}/{}-{}", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH))
+    }
+}
