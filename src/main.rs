@@ -85,7 +85,10 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
         bail!("unknown chain {:?}: use dev or bttc-mainnet", args.chain);
     };
     if !(0.0..=3600.0).contains(&args.block_time) {
-        bail!("--block-time must be between 0 and 3600 seconds, got {}", args.block_time);
+        bail!(
+            "--block-time must be between 0 and 3600 seconds, got {}",
+            args.block_time
+        );
     }
     let signers = dev_signers(DEV_ACCOUNT_COUNT)?;
     let addresses: Vec<Address> = signers.iter().map(|s| s.address()).collect();
@@ -99,13 +102,29 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
     let db = ChainDb::open(&db_path, spec.name, sync)
         .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
     let block_time = Duration::from_secs_f64(args.block_time);
-    let node = Arc::new(Node::open(spec.clone(), db, &genesis, block_time, args.coinbase.unwrap_or(addresses[0]))?);
+    let node = Arc::new(Node::open(
+        spec.clone(),
+        db,
+        &genesis,
+        block_time,
+        args.coinbase.unwrap_or(addresses[0]),
+    )?);
     let (tip, tip_hash) = node.tip()?;
 
-    println!("\nbttc dev node — chain {} (id {}), {} rules", spec.name, spec.chain_id, format!("{:?}", spec.spec_id).to_lowercase());
+    println!(
+        "\nbttc dev node — chain {} (id {}), {} rules",
+        spec.name,
+        spec.chain_id,
+        format!("{:?}", spec.spec_id).to_lowercase()
+    );
     println!("\nAvailable accounts\n==================");
     for (i, (address, balance)) in genesis.alloc.iter().enumerate() {
-        println!("({i}) {address} ({} ETH)", format_ether(*balance).trim_end_matches('0').trim_end_matches('.'));
+        println!(
+            "({i}) {address} ({} ETH)",
+            format_ether(*balance)
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+        );
     }
     println!("\nPrivate keys\n==================");
     for (i, signer) in signers.iter().enumerate() {
@@ -114,7 +133,9 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
     println!("\nData directory: {}", args.datadir.display());
     println!("Chain tip: block {tip} ({tip_hash})");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let addr = SocketAddr::new(args.http_addr, args.http_port);
     let (local, server) = runtime
         .block_on(start_http(node.clone(), addr, RpcLimits::default()))
@@ -123,18 +144,22 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
 
     let ingest = {
         let node = node.clone();
-        std::thread::Builder::new().name("ingest".into()).spawn(move || node.run_ingest())?
+        std::thread::Builder::new()
+            .name("ingest".into())
+            .spawn(move || node.run_ingest())?
     };
     let producer = {
         let node = node.clone();
-        std::thread::Builder::new().name("producer".into()).spawn(move || {
-            let result = node.run_producer();
-            if let Err(e) = &result {
-                tracing::error!("producer stopped: {e:#}");
-                node.stop();
-            }
-            result
-        })?
+        std::thread::Builder::new()
+            .name("producer".into())
+            .spawn(move || {
+                let result = node.run_producer();
+                if let Err(e) = &result {
+                    tracing::error!("producer stopped: {e:#}");
+                    node.stop();
+                }
+                result
+            })?
     };
 
     runtime.block_on(async {
@@ -150,8 +175,12 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
     })?;
     node.stop();
     let _ = server.stop();
-    ingest.join().map_err(|_| eyre::eyre!("ingest thread panicked"))?;
-    producer.join().map_err(|_| eyre::eyre!("producer thread panicked"))??;
+    ingest
+        .join()
+        .map_err(|_| eyre::eyre!("ingest thread panicked"))?;
+    producer
+        .join()
+        .map_err(|_| eyre::eyre!("producer thread panicked"))??;
     let (tip, tip_hash) = node.tip()?;
     println!("stopped at block {tip} ({tip_hash})");
     Ok(())

@@ -142,6 +142,8 @@ impl Node {
                 self.ingest_signal.wait(Duration::from_millis(100));
                 continue;
             }
+            // Lock first, then read: the producer commits under the same lock.
+            let mut pool = self.pool.lock();
             let view = match self.db.read() {
                 Ok(v) => v,
                 Err(e) => {
@@ -151,7 +153,6 @@ impl Node {
                     continue;
                 }
             };
-            let mut pool = self.pool.lock();
             for (recovered, reply) in batch {
                 let result = match recovered {
                     Err(e) => Err(SubmitError::Pool(PoolError::InvalidSignature(e))),
@@ -162,7 +163,9 @@ impl Node {
                                 code_hash: KECCAK256_EMPTY,
                                 ..Default::default()
                             });
-                            pool.insert(tx, account).map(|i| i.hash).map_err(SubmitError::Pool)
+                            pool.insert(tx, account)
+                                .map(|i| i.hash)
+                                .map_err(SubmitError::Pool)
                         }
                     },
                 };
@@ -208,10 +211,19 @@ impl Node {
     pub fn produce_block(&self) -> eyre::Result<usize> {
         let started = Instant::now();
         let view = self.db.read()?;
-        let tip = view.tip_at()?.ok_or_else(|| eyre!("database has no genesis"))?;
-        let parent = view.header_at(tip)?.ok_or_else(|| eyre!("header {tip} missing"))?;
-        let parent_hash = view.canonical_hash_at(tip)?.ok_or_else(|| eyre!("hash {tip} missing"))?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let tip = view
+            .tip_at()?
+            .ok_or_else(|| eyre!("database has no genesis"))?;
+        let parent = view
+            .header_at(tip)?
+            .ok_or_else(|| eyre!("header {tip} missing"))?;
+        let parent_hash = view
+            .canonical_hash_at(tip)?
+            .ok_or_else(|| eyre!("hash {tip} missing"))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let template = BlockTemplate {
             timestamp: now.max(parent.timestamp + 1),
             parent,
@@ -224,6 +236,9 @@ impl Node {
         let built = build_block(&self.spec, &view, &mut candidates, &template)?;
         drop(view);
         let executed = started.elapsed();
+        // The pool lock spans the commit, so that readers who take the lock and then open a
+        // view see the pool and the state of the same block.
+        let mut pool = self.pool.lock();
         self.db.write_block(&BlockWrite {
             header: &built.header,
             hash: built.hash,
@@ -232,14 +247,22 @@ impl Node {
             changes: &built.changes,
             root_update: &built.root_update,
         })?;
-        let mut pool = self.pool.lock();
         for (hash, reason) in &built.rejected {
             tracing::warn!(%hash, reason, "dropping invalid transaction");
             pool.remove_by_hash(hash);
         }
-        let senders = built.txs.iter().map(|t| t.sender).collect::<std::collections::BTreeSet<_>>();
+        let senders = built
+            .txs
+            .iter()
+            .map(|t| t.sender)
+            .collect::<std::collections::BTreeSet<_>>();
         pool.on_new_nonces(senders.into_iter().filter_map(|s| {
-            built.changes.accounts.get(&s).and_then(|c| c.account).map(|a| (s, a.nonce))
+            built
+                .changes
+                .accounts
+                .get(&s)
+                .and_then(|c| c.account)
+                .map(|a| (s, a.nonce))
         }));
         let (pending, queued) = pool.counts();
         drop(pool);
@@ -272,14 +295,21 @@ impl RpcBackend for Node {
 
     async fn submit(&self, raw: Bytes) -> Result<B256, SubmitError> {
         if raw.len() > TX_ENCODED_LEN_MAX {
-            return Err(PoolError::Oversized { size: raw.len(), limit: TX_ENCODED_LEN_MAX }.into());
+            return Err(PoolError::Oversized {
+                size: raw.len(),
+                limit: TX_ENCODED_LEN_MAX,
+            }
+            .into());
         }
-        let envelope = TxEnvelope::decode_2718_exact(&raw).map_err(|e| SubmitError::Decode(e.to_string()))?;
+        let envelope =
+            TxEnvelope::decode_2718_exact(&raw).map_err(|e| SubmitError::Decode(e.to_string()))?;
         if self.is_stopping() {
             return Err(SubmitError::Closed);
         }
         let (reply, answer) = oneshot::channel();
-        self.ingest.push(envelope, reply).map_err(|_| SubmitError::Busy)?;
+        self.ingest
+            .push(envelope, reply)
+            .map_err(|_| SubmitError::Busy)?;
         self.ingest_signal.raise();
         answer.await.map_err(|_| SubmitError::Closed)?
     }
@@ -288,7 +318,17 @@ impl RpcBackend for Node {
         self.pool.lock().get(hash).cloned()
     }
 
-    fn pending_nonce(&self, address: &Address, state_nonce: u64) -> u64 {
-        self.pool.lock().pending_nonce(address, state_nonce)
+    fn pending_nonce(&self, address: &Address) -> Result<u64, String> {
+        let pool = self.pool.lock();
+        let view = self.db.read().map_err(|e| e.to_string())?;
+        let state_nonce = view
+            .account(address)
+            .map_err(|e| e.to_string())?
+            .map_or(0, |a| a.nonce);
+        Ok(pool.pending_nonce(address, state_nonce))
+    }
+
+    fn pool_counts(&self) -> (usize, usize) {
+        self.pool.lock().counts()
     }
 }

@@ -19,7 +19,10 @@ pub struct CodecError {
 }
 
 fn corrupt(what: &'static str, why: impl Into<String>) -> CodecError {
-    CodecError { what, why: why.into() }
+    CodecError {
+        what,
+        why: why.into(),
+    }
 }
 
 /// A cursor over bytes being decoded.
@@ -31,7 +34,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, len: usize) -> Result<&'a [u8], CodecError> {
         if self.buf.len() < len {
-            return Err(corrupt(self.what, format!("needs {len} more bytes, has {}", self.buf.len())));
+            return Err(corrupt(
+                self.what,
+                format!("needs {len} more bytes, has {}", self.buf.len()),
+            ));
         }
         let (head, rest) = self.buf.split_at(len);
         self.buf = rest;
@@ -41,10 +47,14 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32, CodecError> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64, CodecError> {
-        Ok(u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn b256(&mut self) -> Result<B256, CodecError> {
         Ok(B256::from_slice(self.take(32)?))
@@ -56,7 +66,10 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(corrupt(self.what, format!("{} trailing bytes", self.buf.len())))
+            Err(corrupt(
+                self.what,
+                format!("{} trailing bytes", self.buf.len()),
+            ))
         }
     }
 }
@@ -90,14 +103,25 @@ pub fn encode_account(account: &Account) -> Vec<u8> {
 }
 
 pub fn decode_account(bytes: &[u8]) -> Result<Account, CodecError> {
-    let mut r = Reader { buf: bytes, what: "account" };
+    let mut r = Reader {
+        buf: bytes,
+        what: "account",
+    };
     let flags = r.u8()?;
     let nonce = r.u64()?;
     let len = r.u8()? as usize;
     let balance = untrimmed(r.take(len)?, "account")?;
-    let code_hash = if flags & 1 == 1 { r.b256()? } else { KECCAK256_EMPTY };
+    let code_hash = if flags & 1 == 1 {
+        r.b256()?
+    } else {
+        KECCAK256_EMPTY
+    };
     r.finish()?;
-    Ok(Account { nonce, balance, code_hash })
+    Ok(Account {
+        nonce,
+        balance,
+        code_hash,
+    })
 }
 
 /// Storage value: big-endian without leading zeros (zero values are never stored).
@@ -122,7 +146,10 @@ pub fn encode_body(txs: &[RecoveredTx]) -> Vec<u8> {
 }
 
 pub fn decode_body(bytes: &[u8]) -> Result<Vec<RecoveredTx>, CodecError> {
-    let mut r = Reader { buf: bytes, what: "block body" };
+    let mut r = Reader {
+        buf: bytes,
+        what: "block body",
+    };
     let count = r.u32()? as usize;
     if count > BLOCK_TXS_MAX {
         return Err(corrupt("block body", format!("{count} transactions")));
@@ -193,14 +220,23 @@ pub fn decode_receipts(bytes: &[u8]) -> Result<Vec<StoredReceipt>, CodecError> {
             if topic_count > 4 {
                 return Err(corrupt(what, format!("log with {topic_count} topics")));
             }
-            let topics = (0..topic_count).map(|_| r.b256()).collect::<Result<Vec<_>, _>>()?;
+            let topics = (0..topic_count)
+                .map(|_| r.b256())
+                .collect::<Result<Vec<_>, _>>()?;
             let len = r.u32()? as usize;
             let data = Bytes::copy_from_slice(r.take(len)?);
-            logs.push(Log { address, data: LogData::new_unchecked(topics, data) });
+            logs.push(Log {
+                address,
+                data: LogData::new_unchecked(topics, data),
+            });
         }
         out.push(StoredReceipt {
             tx_type,
-            receipt: Receipt { status: Eip658Value::Eip658(status), cumulative_gas_used, logs },
+            receipt: Receipt {
+                status: Eip658Value::Eip658(status),
+                cumulative_gas_used,
+                logs,
+            },
         });
     }
     r.finish()?;
@@ -216,7 +252,10 @@ pub fn encode_tx_location(block: u64, index: u32) -> [u8; 12] {
 }
 
 pub fn decode_tx_location(bytes: &[u8]) -> Result<(u64, u32), CodecError> {
-    let mut r = Reader { buf: bytes, what: "transaction location" };
+    let mut r = Reader {
+        buf: bytes,
+        what: "transaction location",
+    };
     let (block, index) = (r.u64()?, r.u32()?);
     r.finish()?;
     Ok((block, index))

@@ -19,7 +19,7 @@ use bttc_engine::{
 };
 use codec::CodecError;
 use libmdbx::{
-    Database, DatabaseOptions, Mode, ReadWriteOptions, RO, RW, TableFlags, Transaction, WriteFlags,
+    Database, DatabaseOptions, Mode, RO, RW, ReadWriteOptions, TableFlags, Transaction, WriteFlags,
     WriteMap,
 };
 use std::{borrow::Cow, path::Path};
@@ -50,8 +50,17 @@ pub mod tables {
     pub const META: &str = "Meta";
 
     pub const ALL: [&str; 11] = [
-        HEADERS, CANONICAL, HEADER_NUMBERS, BODIES, RECEIPTS, TX_LOOKUP, ACCOUNTS, STORAGE,
-        BYTECODES, TRIE_NODES, META,
+        HEADERS,
+        CANONICAL,
+        HEADER_NUMBERS,
+        BODIES,
+        RECEIPTS,
+        TX_LOOKUP,
+        ACCOUNTS,
+        STORAGE,
+        BYTECODES,
+        TRIE_NODES,
+        META,
     ];
 }
 
@@ -65,11 +74,21 @@ pub enum StorageError {
     #[error(transparent)]
     Codec(#[from] CodecError),
     #[error("stored header of block {number} does not decode: {source}")]
-    Header { number: BlockNumber, source: alloy_rlp::Error },
+    Header {
+        number: BlockNumber,
+        source: alloy_rlp::Error,
+    },
     #[error("database at {path} belongs to chain {found}, not {expected}")]
-    WrongChain { path: String, found: String, expected: String },
+    WrongChain {
+        path: String,
+        found: String,
+        expected: String,
+    },
     #[error("block {number} cannot follow the stored tip {tip:?}")]
-    NotNext { number: BlockNumber, tip: Option<BlockNumber> },
+    NotNext {
+        number: BlockNumber,
+        tip: Option<BlockNumber>,
+    },
 }
 
 /// How commits reach the disk.
@@ -117,7 +136,8 @@ impl ChainDb {
     /// Opens (creating if needed) the database in directory `path`, for the chain named
     /// `chain`; refuses a database made for another chain.
     pub fn open(path: &Path, chain: &str, sync: SyncMode) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(path).map_err(|e| libmdbx::Error::Other(e.raw_os_error().unwrap_or(0)))?;
+        std::fs::create_dir_all(path)
+            .map_err(|e| libmdbx::Error::Other(e.raw_os_error().unwrap_or(0)))?;
         let db = Database::<WriteMap>::open_with_options(
             path,
             DatabaseOptions {
@@ -154,14 +174,15 @@ impl ChainDb {
             Some(_) => {}
             None => txn.put(&meta, META_CHAIN, chain.as_bytes(), WriteFlags::UPSERT)?,
         }
-        drop(meta);
         txn.commit()?;
         Ok(Self { db })
     }
 
     /// A consistent read-only view of the latest committed state.
     pub fn read(&self) -> Result<ReadView<'_>, StorageError> {
-        Ok(ReadView { txn: self.db.begin_ro_txn()? })
+        Ok(ReadView {
+            txn: self.db.begin_ro_txn()?,
+        })
     }
 
     /// Writes a whole block — header, body, receipts, lookups, state, trie nodes and the new
@@ -181,10 +202,30 @@ impl ChainDb {
 
         let mut header_rlp = Vec::with_capacity(block.header.length());
         block.header.encode(&mut header_rlp);
-        txn.put(&open(tables::HEADERS)?, be(number), &header_rlp, WriteFlags::APPEND)?;
-        txn.put(&open(tables::CANONICAL)?, be(number), block.hash, WriteFlags::APPEND)?;
-        txn.put(&open(tables::HEADER_NUMBERS)?, block.hash, be(number), WriteFlags::UPSERT)?;
-        txn.put(&open(tables::BODIES)?, be(number), codec::encode_body(block.txs), WriteFlags::APPEND)?;
+        txn.put(
+            &open(tables::HEADERS)?,
+            be(number),
+            &header_rlp,
+            WriteFlags::APPEND,
+        )?;
+        txn.put(
+            &open(tables::CANONICAL)?,
+            be(number),
+            block.hash,
+            WriteFlags::APPEND,
+        )?;
+        txn.put(
+            &open(tables::HEADER_NUMBERS)?,
+            block.hash,
+            be(number),
+            WriteFlags::UPSERT,
+        )?;
+        txn.put(
+            &open(tables::BODIES)?,
+            be(number),
+            codec::encode_body(block.txs),
+            WriteFlags::APPEND,
+        )?;
         txn.put(
             &open(tables::RECEIPTS)?,
             be(number),
@@ -193,7 +234,12 @@ impl ChainDb {
         )?;
         let lookup = open(tables::TX_LOOKUP)?;
         for (index, tx) in block.txs.iter().enumerate() {
-            txn.put(&lookup, tx.hash, codec::encode_tx_location(number, index as u32), WriteFlags::UPSERT)?;
+            txn.put(
+                &lookup,
+                tx.hash,
+                codec::encode_tx_location(number, index as u32),
+                WriteFlags::UPSERT,
+            )?;
         }
 
         let accounts = open(tables::ACCOUNTS)?;
@@ -203,9 +249,12 @@ impl ChainDb {
                 delete_prefix(&txn, &storage, address.as_slice())?;
             }
             match &change.account {
-                Some(account) => {
-                    txn.put(&accounts, address, codec::encode_account(account), WriteFlags::UPSERT)?
-                }
+                Some(account) => txn.put(
+                    &accounts,
+                    address,
+                    codec::encode_account(account),
+                    WriteFlags::UPSERT,
+                )?,
                 None => {
                     txn.del(&accounts, address, None)?;
                 }
@@ -215,7 +264,12 @@ impl ChainDb {
                 if value.is_zero() {
                     txn.del(&storage, key, None)?;
                 } else {
-                    txn.put(&storage, key, codec::encode_storage_value(value), WriteFlags::UPSERT)?;
+                    txn.put(
+                        &storage,
+                        key,
+                        codec::encode_storage_value(value),
+                        WriteFlags::UPSERT,
+                    )?;
                 }
             }
         }
@@ -230,7 +284,8 @@ impl ChainDb {
             delete_prefix(&txn, &nodes, &codec::trie_owner_prefix(owner))?;
         }
         let storage_writes = update.storage_writes.iter().map(|(o, w)| (Some(*o), w));
-        for (owner, writes) in storage_writes.chain(std::iter::once((None, &update.account_writes))) {
+        for (owner, writes) in storage_writes.chain(std::iter::once((None, &update.account_writes)))
+        {
             for (path, node) in writes {
                 let key = codec::trie_key(owner, path);
                 match node {
@@ -242,7 +297,6 @@ impl ChainDb {
             }
         }
         txn.put(&meta, META_TIP, be(number), WriteFlags::UPSERT)?;
-        drop((meta, lookup, accounts, storage, codes, nodes));
         txn.commit()?;
         Ok(())
     }
@@ -286,9 +340,11 @@ impl ReadView<'_> {
     /// The number of the last committed block, if any.
     pub fn tip_at(&self) -> Result<Option<BlockNumber>, StorageError> {
         self.get(tables::META, META_TIP, |v| {
-            Ok(u64::from_be_bytes(v.try_into().map_err(|_| CodecError {
-                what: "tip",
-                why: format!("{} bytes", v.len()),
+            Ok(u64::from_be_bytes(v.try_into().map_err(|_| {
+                CodecError {
+                    what: "tip",
+                    why: format!("{} bytes", v.len()),
+                }
             })?))
         })
     }
@@ -305,9 +361,11 @@ impl ReadView<'_> {
 
     pub fn block_number_at(&self, hash: &B256) -> Result<Option<BlockNumber>, StorageError> {
         self.get(tables::HEADER_NUMBERS, hash, |v| {
-            Ok(u64::from_be_bytes(v.try_into().map_err(|_| CodecError {
-                what: "header number",
-                why: format!("{} bytes", v.len()),
+            Ok(u64::from_be_bytes(v.try_into().map_err(|_| {
+                CodecError {
+                    what: "header number",
+                    why: format!("{} bytes", v.len()),
+                }
             })?))
         })
     }
@@ -316,12 +374,19 @@ impl ReadView<'_> {
         self.get(tables::BODIES, be(number), |v| Ok(codec::decode_body(v)?))
     }
 
-    pub fn receipts_at(&self, number: BlockNumber) -> Result<Option<Vec<StoredReceipt>>, StorageError> {
-        self.get(tables::RECEIPTS, be(number), |v| Ok(codec::decode_receipts(v)?))
+    pub fn receipts_at(
+        &self,
+        number: BlockNumber,
+    ) -> Result<Option<Vec<StoredReceipt>>, StorageError> {
+        self.get(tables::RECEIPTS, be(number), |v| {
+            Ok(codec::decode_receipts(v)?)
+        })
     }
 
     pub fn tx_location_at(&self, hash: &B256) -> Result<Option<(BlockNumber, u32)>, StorageError> {
-        self.get(tables::TX_LOOKUP, hash, |v| Ok(codec::decode_tx_location(v)?))
+        self.get(tables::TX_LOOKUP, hash, |v| {
+            Ok(codec::decode_tx_location(v)?)
+        })
     }
 
     pub fn account_at(&self, address: &Address) -> Result<Option<Account>, StorageError> {
@@ -386,7 +451,9 @@ impl BlockReader for ReadView<'_> {
 
 impl TrieReader for ReadView<'_> {
     fn trie_node(&self, owner: TrieOwner, path: &Nibbles) -> Result<Option<Vec<u8>>, TrieError> {
-        self.get(tables::TRIE_NODES, codec::trie_key(owner, path), |v| Ok(v.to_vec()))
-            .map_err(|e| TrieError::Read(e.to_string()))
+        self.get(tables::TRIE_NODES, codec::trie_key(owner, path), |v| {
+            Ok(v.to_vec())
+        })
+        .map_err(|e| TrieError::Read(e.to_string()))
     }
 }

@@ -77,8 +77,11 @@ pub struct BuiltBlock {
 /// The execution environment of the block a template describes.
 pub fn block_env(spec: &ChainSpec, template: &BlockTemplate) -> (BlockEnv, u64) {
     let p = &template.parent;
-    let base_fee =
-        spec.next_base_fee(p.gas_used, p.gas_limit, p.base_fee_per_gas.unwrap_or_default());
+    let base_fee = spec.next_base_fee(
+        p.gas_used,
+        p.gas_limit,
+        p.base_fee_per_gas.unwrap_or_default(),
+    );
     let number = p.number + 1;
     let env = BlockEnv {
         number,
@@ -86,7 +89,11 @@ pub fn block_env(spec: &ChainSpec, template: &BlockTemplate) -> (BlockEnv, u64) 
         fee_recipient: template.beneficiary,
         gas_limit: spec.gas_limit,
         base_fee,
-        difficulty: if spec.spec_id.is_enabled_in(SpecId::MERGE) { U256::ZERO } else { U256::from(1) },
+        difficulty: if spec.spec_id.is_enabled_in(SpecId::MERGE) {
+            U256::ZERO
+        } else {
+            U256::from(1)
+        },
         prevrandao: keccak256([template.parent_hash.as_slice(), &number.to_be_bytes()].concat()),
         excess_blob_gas: 0,
     };
@@ -120,13 +127,18 @@ impl TxSnapshot {
     /// The first `len_max` transactions of `pool` in block order at `base_fee`.
     pub fn take(pool: &Mempool, base_fee: u64, len_max: usize) -> Self {
         let txs: Vec<_> = pool.best(base_fee).take(len_max).collect();
-        Self { txs: txs.into_iter(), skipped: HashSet::new() }
+        Self {
+            txs: txs.into_iter(),
+            skipped: HashSet::new(),
+        }
     }
 }
 
 impl TxSource for TxSnapshot {
     fn next_tx(&mut self) -> Option<Arc<RecoveredTx>> {
-        self.txs.by_ref().find(|tx| !self.skipped.contains(&tx.sender))
+        self.txs
+            .by_ref()
+            .find(|tx| !self.skipped.contains(&tx.sender))
     }
     fn skip_sender(&mut self, sender: &Address) {
         self.skipped.insert(*sender);
@@ -176,7 +188,11 @@ pub fn build_block<S: StateReader + TrieReader>(
         gas_used: outcome.gas_used,
         timestamp: env.timestamp,
         extra_data: template.extra_data.clone(),
-        mix_hash: if spec.spec_id.is_enabled_in(SpecId::MERGE) { env.prevrandao } else { B256::ZERO },
+        mix_hash: if spec.spec_id.is_enabled_in(SpecId::MERGE) {
+            env.prevrandao
+        } else {
+            B256::ZERO
+        },
         ..Default::default()
     };
     set_fork_fields(spec, &mut header, base_fee);

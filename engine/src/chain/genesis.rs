@@ -32,7 +32,10 @@ pub fn dev_signers(count: usize) -> Result<Vec<PrivateKeySigner>, DevAccountErro
                 .phrase(DEV_MNEMONIC)
                 .index(index as u32)
                 .and_then(|b| b.build())
-                .map_err(|e| DevAccountError { index, reason: e.to_string() })
+                .map_err(|e| DevAccountError {
+                    index,
+                    reason: e.to_string(),
+                })
         })
         .collect()
 }
@@ -59,7 +62,11 @@ impl Genesis {
             changes.accounts.insert(
                 *address,
                 AccountChange {
-                    account: Some(Account { nonce: 0, balance: *balance, code_hash: KECCAK256_EMPTY }),
+                    account: Some(Account {
+                        nonce: 0,
+                        balance: *balance,
+                        code_hash: KECCAK256_EMPTY,
+                    }),
                     ..Default::default()
                 },
             );
@@ -93,11 +100,15 @@ mod tests {
         let signers = dev_signers(2).unwrap();
         assert_eq!(
             signers[0].address(),
-            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".parse::<Address>().unwrap()
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+                .parse::<Address>()
+                .unwrap()
         );
         assert_eq!(
             signers[1].address(),
-            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".parse::<Address>().unwrap()
+            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+                .parse::<Address>()
+                .unwrap()
         );
         assert_eq!(DEV_ACCOUNT_BALANCE, U256::from(10).pow(U256::from(24)));
     }

@@ -30,7 +30,11 @@ pub struct PoolLimits {
 
 impl Default for PoolLimits {
     fn default() -> Self {
-        Self { txs_max: 200_000, txs_per_sender_max: 2_048, bytes_max: 512 * 1024 * 1024 }
+        Self {
+            txs_max: 200_000,
+            txs_per_sender_max: 2_048,
+            bytes_max: 512 * 1024 * 1024,
+        }
     }
 }
 
@@ -48,7 +52,10 @@ pub enum PoolError {
     #[error("intrinsic gas too low: gas {gas_limit}, minimum needed {intrinsic}")]
     IntrinsicGasTooLow { gas_limit: u64, intrinsic: u64 },
     #[error("exceeds block gas limit: gas {gas_limit}, block gas limit {block_gas_limit}")]
-    GasLimitExceeded { gas_limit: u64, block_gas_limit: u64 },
+    GasLimitExceeded {
+        gas_limit: u64,
+        block_gas_limit: u64,
+    },
     #[error("oversized data: transaction size {size}, limit {limit}")]
     Oversized { size: usize, limit: usize },
     #[error("transaction underpriced: fee cap {fee_cap} wei below the minimum {minimum} wei")]
@@ -103,7 +110,9 @@ fn fee_cap(tx: &RecoveredTx) -> u128 {
 }
 
 fn tip_cap(tx: &RecoveredTx) -> u128 {
-    tx.envelope.max_priority_fee_per_gas().unwrap_or_else(|| tx.envelope.max_fee_per_gas())
+    tx.envelope
+        .max_priority_fee_per_gas()
+        .unwrap_or_else(|| tx.envelope.max_fee_per_gas())
 }
 
 /// `gas_limit × fee cap + value`: what the sender must hold for the transaction to be valid.
@@ -124,12 +133,18 @@ pub fn validate_stateless(spec: &ChainSpec, tx: &RecoveredTx) -> Result<(), Pool
         return Err(PoolError::UnsupportedType(ty));
     }
     if tx.encoded_len > TX_ENCODED_LEN_MAX {
-        return Err(PoolError::Oversized { size: tx.encoded_len, limit: TX_ENCODED_LEN_MAX });
+        return Err(PoolError::Oversized {
+            size: tx.encoded_len,
+            limit: TX_ENCODED_LEN_MAX,
+        });
     }
     if let Some(got) = env.chain_id()
         && got != spec.chain_id
     {
-        return Err(PoolError::WrongChainId { expected: spec.chain_id, got });
+        return Err(PoolError::WrongChainId {
+            expected: spec.chain_id,
+            got,
+        });
     }
     if env.gas_limit() > spec.gas_limit {
         return Err(PoolError::GasLimitExceeded {
@@ -141,11 +156,17 @@ pub fn validate_stateless(spec: &ChainSpec, tx: &RecoveredTx) -> Result<(), Pool
         return Err(PoolError::TipAboveFeeCap);
     }
     if fee_cap(tx) < spec.min_gas_price {
-        return Err(PoolError::FeeTooLow { fee_cap: fee_cap(tx), minimum: spec.min_gas_price });
+        return Err(PoolError::FeeTooLow {
+            fee_cap: fee_cap(tx),
+            minimum: spec.min_gas_price,
+        });
     }
     let intrinsic = intrinsic_gas(spec, tx);
     if env.gas_limit() < intrinsic {
-        return Err(PoolError::IntrinsicGasTooLow { gas_limit: env.gas_limit(), intrinsic });
+        return Err(PoolError::IntrinsicGasTooLow {
+            gas_limit: env.gas_limit(),
+            intrinsic,
+        });
     }
     Ok(())
 }
@@ -154,7 +175,10 @@ pub fn validate_stateless(spec: &ChainSpec, tx: &RecoveredTx) -> Result<(), Pool
 pub fn intrinsic_gas(spec: &ChainSpec, tx: &RecoveredTx) -> u64 {
     let env = &tx.envelope;
     let (accounts, slots) = env.access_list().map_or((0, 0), |list| {
-        (list.len() as u64, list.iter().map(|item| item.storage_keys.len() as u64).sum())
+        (
+            list.len() as u64,
+            list.iter().map(|item| item.storage_keys.len() as u64).sum(),
+        )
     });
     let gas = calculate_initial_tx_gas(
         spec.spec_id,
@@ -213,17 +237,16 @@ impl Mempool {
 
     /// Counts (pending, queued) transactions.
     pub fn counts(&self) -> (usize, usize) {
-        let mut pending = 0;
-        for s in self.senders.values() {
-            let mut next = s.state_nonce;
-            for nonce in s.by_nonce.keys() {
-                if *nonce != next {
-                    break;
-                }
-                pending += 1;
-                next += 1;
-            }
-        }
+        let pending: usize = self
+            .senders
+            .values()
+            .map(|s| {
+                (s.state_nonce..)
+                    .zip(s.by_nonce.keys())
+                    .take_while(|(n, k)| n == *k)
+                    .count()
+            })
+            .sum();
         (pending, self.len() - pending)
     }
 
@@ -236,11 +259,17 @@ impl Mempool {
         }
         let nonce = tx.envelope.nonce();
         if nonce < account.nonce {
-            return Err(PoolError::NonceTooLow { state: account.nonce, tx: nonce });
+            return Err(PoolError::NonceTooLow {
+                state: account.nonce,
+                tx: nonce,
+            });
         }
         let cost = max_cost(&tx);
         if account.balance < cost {
-            return Err(PoolError::InsufficientFunds { balance: account.balance, cost });
+            return Err(PoolError::InsufficientFunds {
+                balance: account.balance,
+                cost,
+            });
         }
         let existing = self.senders.get(&tx.sender);
         let replaced = existing.and_then(|s| s.by_nonce.get(&nonce)).cloned();
@@ -276,7 +305,11 @@ impl Mempool {
         self.bytes += tx.encoded_len;
         self.by_hash.insert(hash, tx);
         self.check_invariants();
-        Ok(Inserted { hash, replaced: replaced.map(|t| t.hash), evicted })
+        Ok(Inserted {
+            hash,
+            replaced: replaced.map(|t| t.hash),
+            evicted,
+        })
     }
 
     /// Evicts the cheapest tail transactions until `tx` fits, or refuses it (changing nothing)
@@ -311,7 +344,11 @@ impl Mempool {
         }
         // Each victim is a distinct sender's tail; removing it exposes that sender's next
         // transaction as a tail, which is not evicted in this round.
-        Ok(victims.into_iter().filter_map(|(s, n)| self.remove(&s, n)).map(|t| t.hash).collect())
+        Ok(victims
+            .into_iter()
+            .filter_map(|(s, n)| self.remove(&s, n))
+            .map(|t| t.hash)
+            .collect())
     }
 
     /// Removes one transaction; returns it if it was pooled.
@@ -366,11 +403,21 @@ impl Mempool {
                 heap.push((tip, Reverse(tx.hash), *sender, s.state_nonce));
             }
         }
-        BestTxs { pool: self, heap, base_fee }
+        BestTxs {
+            pool: self,
+            heap,
+            base_fee,
+        }
     }
 
     fn check_invariants(&self) {
-        debug_assert_eq!(self.by_hash.len(), self.senders.values().map(|s| s.by_nonce.len()).sum::<usize>());
+        debug_assert_eq!(
+            self.by_hash.len(),
+            self.senders
+                .values()
+                .map(|s| s.by_nonce.len())
+                .sum::<usize>()
+        );
         debug_assert_eq!(self.tails.len(), self.senders.len());
         debug_assert!(self.by_hash.len() <= self.limits.txs_max);
         debug_assert!(self.bytes <= self.limits.bytes_max);

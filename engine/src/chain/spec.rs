@@ -76,7 +76,12 @@ impl ChainSpec {
     }
 
     /// Base fee of the block after `parent` (EIP-1559; elasticity 2, change denominator 8).
-    pub fn next_base_fee(&self, parent_gas_used: u64, parent_gas_limit: u64, parent_base_fee: u64) -> u64 {
+    pub fn next_base_fee(
+        &self,
+        parent_gas_used: u64,
+        parent_gas_limit: u64,
+        parent_base_fee: u64,
+    ) -> u64 {
         if !self.is_london() {
             return 0;
         }

@@ -39,8 +39,8 @@ pub fn recover_signer(signature: &Signature, hash: &B256) -> Result<Address, Rec
     compact[..32].copy_from_slice(&signature.r().to_be_bytes::<32>());
     compact[32..].copy_from_slice(&signature.s().to_be_bytes::<32>());
     let recid = RecoveryId::try_from(signature.v() as i32).map_err(|_| RecoverError::OutOfRange)?;
-    let sig =
-        RecoverableSignature::from_compact(&compact, recid).map_err(|_| RecoverError::OutOfRange)?;
+    let sig = RecoverableSignature::from_compact(&compact, recid)
+        .map_err(|_| RecoverError::OutOfRange)?;
     let key = SECP256K1
         .recover_ecdsa(Message::from_digest(hash.0), &sig)
         .map_err(|_| RecoverError::NoKey)?;

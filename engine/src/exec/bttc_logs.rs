@@ -26,7 +26,12 @@ pub fn transfer_log(topic: B256, from: Address, to: Address, amounts: [U256; 5])
     Log {
         address: NATIVE_TOKEN_ADDRESS,
         data: LogData::new_unchecked(
-            vec![topic, NATIVE_TOKEN_ADDRESS.into_word(), from.into_word(), to.into_word()],
+            vec![
+                topic,
+                NATIVE_TOKEN_ADDRESS.into_word(),
+                from.into_word(),
+                to.into_word(),
+            ],
             Bytes::from(data),
         ),
     }
@@ -50,7 +55,10 @@ fn balance_of<CTX: ContextTr<Journal: JournalTr<State = EvmState>>>(
     ctx: &CTX,
     address: &Address,
 ) -> U256 {
-    ctx.journal_ref().evm_state().get(address).map_or(U256::ZERO, |a| a.info.balance)
+    ctx.journal_ref()
+        .evm_state()
+        .get(address)
+        .map_or(U256::ZERO, |a| a.info.balance)
 }
 
 impl TransferLogger {
@@ -59,22 +67,30 @@ impl TransferLogger {
         ctx: &CTX,
         transfer: Option<(Address, Address, U256)>,
     ) {
-        let log = transfer.filter(|(_, _, amount)| !amount.is_zero()).map(|(from, to, amount)| {
-            let from_before = balance_of(ctx, &from);
-            let to_before = balance_of(ctx, &to);
-            let (from_after, to_after) = if from == to {
-                (from_before, to_before)
-            } else {
-                (from_before.saturating_sub(amount), to_before.saturating_add(amount))
-            };
-            transfer_log(
-                LOG_TRANSFER_TOPIC,
-                from,
-                to,
-                [amount, from_before, to_before, from_after, to_after],
-            )
+        let log = transfer
+            .filter(|(_, _, amount)| !amount.is_zero())
+            .map(|(from, to, amount)| {
+                let from_before = balance_of(ctx, &from);
+                let to_before = balance_of(ctx, &to);
+                let (from_after, to_after) = if from == to {
+                    (from_before, to_before)
+                } else {
+                    (
+                        from_before.saturating_sub(amount),
+                        to_before.saturating_add(amount),
+                    )
+                };
+                transfer_log(
+                    LOG_TRANSFER_TOPIC,
+                    from,
+                    to,
+                    [amount, from_before, to_before, from_after, to_after],
+                )
+            });
+        self.frames.push(PendingTransfer {
+            log_index: ctx.journal_ref().logs().len(),
+            log,
         });
-        self.frames.push(PendingTransfer { log_index: ctx.journal_ref().logs().len(), log });
     }
 
     fn end<CTX: ContextTr<Journal: JournalTr<State = EvmState>>>(
@@ -108,7 +124,11 @@ impl<CTX: ContextTr<Journal: JournalTr<State = EvmState>>> Inspector<CTX> for Tr
 
     fn create(&mut self, ctx: &mut CTX, inputs: &mut CreateInputs) -> Option<CreateOutcome> {
         let caller = inputs.caller();
-        let nonce = ctx.journal_ref().evm_state().get(&caller).map_or(0, |a| a.info.nonce);
+        let nonce = ctx
+            .journal_ref()
+            .evm_state()
+            .get(&caller)
+            .map_or(0, |a| a.info.nonce);
         // Computed here rather than by `created_address`, which caches its first answer.
         let created = match inputs.scheme() {
             CreateScheme::Create => caller.create(nonce),

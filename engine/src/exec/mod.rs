@@ -7,7 +7,8 @@ mod sequential;
 
 pub use overlay::{AccountChange, StateChanges};
 pub use sequential::{
-    CallOutcome, CallRequest, SequentialBlock, SequentialExecutor, TxOutcome, call, estimate_gas, tx_env,
+    CallOutcome, CallRequest, SequentialBlock, SequentialExecutor, TxOutcome, call, estimate_gas,
+    tx_env,
 };
 
 use crate::primitives::{Account, BlockNumber, RecoveredTx, StoredReceipt};
@@ -50,7 +51,11 @@ pub enum TxInvalid {
     #[error("transaction {hash}: {reason}")]
     Rejected { hash: B256, reason: String },
     #[error("transaction {hash} needs {gas_limit} gas, block has {gas_left} left")]
-    BlockFull { hash: B256, gas_limit: u64, gas_left: u64 },
+    BlockFull {
+        hash: B256,
+        gas_limit: u64,
+        gas_left: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -40,7 +40,12 @@ pub(crate) struct Overlay<'a, S> {
 
 impl<'a, S: StateReader> Overlay<'a, S> {
     pub(crate) fn new(parent: &'a S, clear_empty: bool) -> Self {
-        Self { parent, changes: StateChanges::default(), code_cache: HashMap::new(), clear_empty }
+        Self {
+            parent,
+            changes: StateChanges::default(),
+            code_cache: HashMap::new(),
+            clear_empty,
+        }
     }
 
     pub(crate) fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
@@ -62,7 +67,11 @@ impl<'a, S: StateReader> Overlay<'a, S> {
             }
             let change = self.changes.accounts.entry(address).or_default();
             if account.is_selfdestructed() {
-                *change = AccountChange { account: None, storage_wiped: true, ..Default::default() };
+                *change = AccountChange {
+                    account: None,
+                    storage_wiped: true,
+                    ..Default::default()
+                };
                 continue;
             }
             if account.is_created() {
@@ -78,11 +87,16 @@ impl<'a, S: StateReader> Overlay<'a, S> {
                 && let Some(code) = &info.code
                 && !code.is_empty()
             {
-                self.changes.codes.insert(info.code_hash, code.original_bytes());
+                self.changes
+                    .codes
+                    .insert(info.code_hash, code.original_bytes());
                 self.code_cache.insert(info.code_hash, code.clone());
             }
-            change.account =
-                Some(Account { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash });
+            change.account = Some(Account {
+                nonce: info.nonce,
+                balance: info.balance,
+                code_hash: info.code_hash,
+            });
             for (slot, value) in account.storage {
                 if value.is_changed() {
                     change.storage.insert(slot, value.present_value);

@@ -84,9 +84,10 @@ pub fn tx_env(tx: &RecoveredTx) -> TxEnv {
 
 fn map_evm_error(hash: B256, e: EVMError<StateError>) -> ExecError {
     match e {
-        EVMError::Transaction(reason) => {
-            ExecError::Invalid(TxInvalid::Rejected { hash, reason: reason.to_string() })
-        }
+        EVMError::Transaction(reason) => ExecError::Invalid(TxInvalid::Rejected {
+            hash,
+            reason: reason.to_string(),
+        }),
         EVMError::Database(e) => ExecError::State(e),
         other => ExecError::Header(other.to_string()),
     }
@@ -113,7 +114,13 @@ pub struct SequentialBlock<'a, S: StateReader> {
 impl<'a, S: StateReader> SequentialBlock<'a, S> {
     pub fn new(spec: &ChainSpec, state: &'a S, env: BlockEnv) -> Self {
         let evm = build_evm(spec, state, revm_block_env(spec.spec_id, &env), false);
-        Self { evm, fee_rules: spec.fee_rules, env, receipts: Vec::new(), gas_used: 0 }
+        Self {
+            evm,
+            fee_rules: spec.fee_rules,
+            env,
+            receipts: Vec::new(),
+            gas_used: 0,
+        }
     }
 
     pub fn gas_used(&self) -> u64 {
@@ -128,19 +135,30 @@ impl<'a, S: StateReader> SequentialBlock<'a, S> {
     pub fn execute(&mut self, tx: &RecoveredTx) -> Result<TxOutcome, ExecError> {
         let gas_limit = tx.envelope.gas_limit();
         if gas_limit > self.gas_left() {
-            return Err(TxInvalid::BlockFull { hash: tx.hash, gas_limit, gas_left: self.gas_left() }
-                .into());
+            return Err(TxInvalid::BlockFull {
+                hash: tx.hash,
+                gas_limit,
+                gas_left: self.gas_left(),
+            }
+            .into());
         }
         let bttc = self.fee_rules == FeeRules::Bttc;
         let balances_before = if bttc {
             let overlay = &self.evm.ctx.journaled_state.database;
-            Some((overlay.balance(&tx.sender)?, overlay.balance(&self.env.fee_recipient)?))
+            Some((
+                overlay.balance(&tx.sender)?,
+                overlay.balance(&self.env.fee_recipient)?,
+            ))
         } else {
             None
         };
         self.evm.inspector = TransferLogger::default();
-        let result = if bttc { self.evm.inspect_tx(tx_env(tx)) } else { self.evm.transact(tx_env(tx)) }
-            .map_err(|e| map_evm_error(tx.hash, e))?;
+        let result = if bttc {
+            self.evm.inspect_tx(tx_env(tx))
+        } else {
+            self.evm.transact(tx_env(tx))
+        }
+        .map_err(|e| map_evm_error(tx.hash, e))?;
         self.evm.ctx.journaled_state.database.apply(result.state);
 
         let result = result.result;
@@ -167,8 +185,14 @@ impl<'a, S: StateReader> SequentialBlock<'a, S> {
         }
         let success = result.is_success();
         let output = match &result {
-            ExecutionResult::Success { output: Output::Call(b), .. } => b.clone(),
-            ExecutionResult::Success { output: Output::Create(b, _), .. } => b.clone(),
+            ExecutionResult::Success {
+                output: Output::Call(b),
+                ..
+            } => b.clone(),
+            ExecutionResult::Success {
+                output: Output::Create(b, _),
+                ..
+            } => b.clone(),
             ExecutionResult::Revert { output, .. } => output.clone(),
             ExecutionResult::Halt { .. } => Bytes::new(),
         };
@@ -180,7 +204,11 @@ impl<'a, S: StateReader> SequentialBlock<'a, S> {
                 logs,
             },
         });
-        Ok(TxOutcome { success, gas_used, output })
+        Ok(TxOutcome {
+            success,
+            gas_used,
+            output,
+        })
     }
 
     pub fn finish(self) -> BlockOutcome {
@@ -261,7 +289,10 @@ pub fn call<S: StateReader>(
         chain_id: Some(spec.chain_id),
         ..Default::default()
     };
-    let result = evm.transact(tx).map_err(|e| map_evm_error(B256::ZERO, e))?.result;
+    let result = evm
+        .transact(tx)
+        .map_err(|e| map_evm_error(B256::ZERO, e))?
+        .result;
     let gas_used = result.tx_gas_used();
     Ok(match result {
         ExecutionResult::Success { output, .. } => CallOutcome {
@@ -271,9 +302,13 @@ pub fn call<S: StateReader>(
             output: output.into_data(),
             halt: None,
         },
-        ExecutionResult::Revert { output, .. } => {
-            CallOutcome { success: false, reverted: true, gas_used, output, halt: None }
-        }
+        ExecutionResult::Revert { output, .. } => CallOutcome {
+            success: false,
+            reverted: true,
+            gas_used,
+            output,
+            halt: None,
+        },
         ExecutionResult::Halt { reason, .. } => CallOutcome {
             success: false,
             reverted: false,

@@ -44,11 +44,12 @@ pub fn update_state_root<R: TrieReader>(
                     .storage
                     .iter()
                     .map(|(slot, value)| {
-                        let value = (!value.is_zero()).then(|| alloy_rlp::encode_fixed_size(value).to_vec());
+                        let value = (!value.is_zero())
+                            .then(|| alloy_rlp::encode_fixed_size(value).to_vec());
                         (Nibbles::unpack(hashed_slot(slot)), value)
                     })
                     .collect();
-                slots.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                slots.sort_unstable_by_key(|c| c.0);
                 let (root, writes) = update_trie(reader, owner, wiped, &slots)?;
                 (root, Some(writes))
             } else {
@@ -76,7 +77,7 @@ pub fn update_state_root<R: TrieReader>(
         }
         account_changes.push((Nibbles::unpack(hashed), leaf));
     }
-    account_changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    account_changes.sort_unstable_by_key(|c| c.0);
     let (root, writes) = update_trie(reader, None, false, &account_changes)?;
     update.root = root;
     update.account_writes = writes;
@@ -86,11 +87,7 @@ pub fn update_state_root<R: TrieReader>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        exec::AccountChange,
-        merkle::trie::MemTrieStore,
-        primitives::Account,
-    };
+    use crate::{exec::AccountChange, merkle::trie::MemTrieStore, primitives::Account};
     use alloy_primitives::{Address, KECCAK256_EMPTY};
     use std::collections::BTreeMap;
 
@@ -108,9 +105,20 @@ mod tests {
     fn reference(state: &BTreeMap<Address, (Account, BTreeMap<U256, U256>)>) -> B256 {
         alloy_trie::root::state_root_unhashed(state.iter().map(|(a, (acc, storage))| {
             let storage_root = alloy_trie::root::storage_root_unhashed(
-                storage.iter().filter(|(_, v)| !v.is_zero()).map(|(k, v)| (B256::from(*k), *v)),
+                storage
+                    .iter()
+                    .filter(|(_, v)| !v.is_zero())
+                    .map(|(k, v)| (B256::from(*k), *v)),
             );
-            (*a, TrieAccount { nonce: acc.nonce, balance: acc.balance, storage_root, code_hash: acc.code_hash })
+            (
+                *a,
+                TrieAccount {
+                    nonce: acc.nonce,
+                    balance: acc.balance,
+                    storage_root,
+                    code_hash: acc.code_hash,
+                },
+            )
         }))
     }
 
@@ -123,7 +131,13 @@ mod tests {
             for i in 0u64..40 {
                 let address = Address::with_last_byte((i * 7 + round) as u8);
                 let entry = state.entry(address).or_insert_with(|| {
-                    (Account { code_hash: KECCAK256_EMPTY, ..Default::default() }, BTreeMap::new())
+                    (
+                        Account {
+                            code_hash: KECCAK256_EMPTY,
+                            ..Default::default()
+                        },
+                        BTreeMap::new(),
+                    )
                 });
                 let delete = (i + round) % 11 == 0;
                 let wipe = (i + round) % 13 == 0;

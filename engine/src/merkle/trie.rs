@@ -26,7 +26,11 @@ pub enum TrieError {
     #[error("reading trie node failed: {0}")]
     Read(String),
     #[error("stored trie node at path {path:?} of {owner:?} does not decode: {source}")]
-    Decode { owner: TrieOwner, path: Nibbles, source: alloy_rlp::Error },
+    Decode {
+        owner: TrieOwner,
+        path: Nibbles,
+        source: alloy_rlp::Error,
+    },
 }
 
 /// Read access to stored trie nodes. Implemented by MDBX and by in-memory stores in tests.
@@ -53,8 +57,16 @@ pub fn update_trie<R: TrieReader>(
     wiped: bool,
     changes: &[Change],
 ) -> Result<(B256, NodeWrites), TrieError> {
-    debug_assert!(changes.windows(2).all(|w| w[0].0 < w[1].0), "changes sorted and unique");
-    let mut updater = Updater { reader, owner, wiped, writes: NodeWrites::new() };
+    debug_assert!(
+        changes.windows(2).all(|w| w[0].0 < w[1].0),
+        "changes sorted and unique"
+    );
+    let mut updater = Updater {
+        reader,
+        owner,
+        wiped,
+        writes: NodeWrites::new(),
+    };
     let root = updater.load(&Nibbles::new())?;
     updater.update(Nibbles::new(), root, changes)?;
     let root_hash = match updater.load_raw(&Nibbles::new())? {
@@ -66,7 +78,9 @@ pub fn update_trie<R: TrieReader>(
 
 /// The root hash of the trie of `owner` as stored, without changes.
 pub fn stored_root<R: TrieReader>(reader: &R, owner: TrieOwner) -> Result<B256, TrieError> {
-    Ok(reader.trie_node(owner, &Nibbles::new())?.map_or(EMPTY_ROOT_HASH, keccak256))
+    Ok(reader
+        .trie_node(owner, &Nibbles::new())?
+        .map_or(EMPTY_ROOT_HASH, keccak256))
 }
 
 struct Updater<'a, R> {
@@ -88,7 +102,9 @@ impl<R: TrieReader> Updater<'_, R> {
     }
 
     fn load(&self, path: &Nibbles) -> Result<Option<TrieNode>, TrieError> {
-        let Some(rlp) = self.load_raw(path)? else { return Ok(None) };
+        let Some(rlp) = self.load_raw(path)? else {
+            return Ok(None);
+        };
         let node = TrieNode::decode(&mut rlp.as_slice()).map_err(|source| TrieError::Decode {
             owner: self.owner,
             path: *path,
@@ -150,8 +166,11 @@ impl<R: TrieReader> Updater<'_, R> {
             .map(|(k, _)| k.slice(path.len()..).common_prefix_length(&ext.key))
             .min();
         let Some(split_at) = split_at else {
-            let inside: Vec<Change> =
-                changes.iter().filter(|(k, _)| k.starts_with(&child_path)).cloned().collect();
+            let inside: Vec<Change> = changes
+                .iter()
+                .filter(|(k, _)| k.starts_with(&child_path))
+                .cloned()
+                .collect();
             if inside.is_empty() {
                 return Ok(self.write(path, TrieNode::Extension(ext)));
             }
@@ -191,15 +210,22 @@ impl<R: TrieReader> Updater<'_, R> {
             None => self.delete(path),
             Some((TrieNode::Leaf(leaf), _)) => {
                 self.delete(child_path);
-                self.write(path, TrieNode::Leaf(LeafNode::new(key.join(&leaf.key), leaf.value)))
+                self.write(
+                    path,
+                    TrieNode::Leaf(LeafNode::new(key.join(&leaf.key), leaf.value)),
+                )
             }
             Some((TrieNode::Extension(e), _)) => {
                 self.delete(child_path);
-                self.write(path, TrieNode::Extension(ExtensionNode::new(key.join(&e.key), e.child)))
+                self.write(
+                    path,
+                    TrieNode::Extension(ExtensionNode::new(key.join(&e.key), e.child)),
+                )
             }
-            Some((_, reference)) => {
-                self.write(path, TrieNode::Extension(ExtensionNode::new(key, reference)))
-            }
+            Some((_, reference)) => self.write(
+                path,
+                TrieNode::Extension(ExtensionNode::new(key, reference)),
+            ),
         }
     }
 
@@ -256,8 +282,11 @@ impl<R: TrieReader> Updater<'_, R> {
         } else {
             for (nibble, group) in groups {
                 let child_path = child_path(&path, nibble);
-                let child =
-                    if children[nibble as usize].is_some() { self.load(&child_path)? } else { None };
+                let child = if children[nibble as usize].is_some() {
+                    self.load(&child_path)?
+                } else {
+                    None
+                };
                 let built = self.update(child_path, child, group)?;
                 children[nibble as usize] = built.as_ref().map(|(_, r)| r.clone());
                 updated[nibble as usize] = built;
@@ -318,8 +347,9 @@ impl<R: TrieReader> Updater<'_, R> {
                 while let Some((key, _)) = rest.first() {
                     let nibble = key.get_unchecked(depth);
                     let len = rest.partition_point(|(k, _)| k.get_unchecked(depth) == nibble);
-                    let (_, reference) =
-                        self.build(child_path(&path, nibble), &rest[..len]).expect("non-empty");
+                    let (_, reference) = self
+                        .build(child_path(&path, nibble), &rest[..len])
+                        .expect("non-empty");
                     state_mask.set_bit(nibble);
                     stack.push(reference);
                     rest = &rest[len..];
@@ -337,7 +367,9 @@ fn child_path(path: &Nibbles, nibble: u8) -> Nibbles {
 }
 
 fn inserts(changes: &[Change]) -> impl Iterator<Item = (Nibbles, &[u8])> {
-    changes.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+    changes
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
 }
 
 /// Root of a trie built from scratch with alloy-trie's `HashBuilder`, from `entries` sorted by
@@ -406,7 +438,12 @@ mod tests {
             for (k, v) in round {
                 let k = if short_keys {
                     // Few distinct nibbles: forces extensions, splits and collapses.
-                    Nibbles::from_nibbles_unchecked([(k % 3) as u8, ((k / 3) % 3) as u8, 1, (k / 9 % 4) as u8])
+                    Nibbles::from_nibbles_unchecked([
+                        (k % 3) as u8,
+                        ((k / 3) % 3) as u8,
+                        1,
+                        (k / 9 % 4) as u8,
+                    ])
                 } else {
                     key(k)
                 };
@@ -429,7 +466,10 @@ mod tests {
             let (fresh_root, writes) = update_trie(&fresh, None, false, &all).unwrap();
             fresh.apply(None, writes);
             assert_eq!(fresh_root, expected);
-            assert_eq!(store.nodes, fresh.nodes, "store holds exactly the reachable nodes");
+            assert_eq!(
+                store.nodes, fresh.nodes,
+                "store holds exactly the reachable nodes"
+            );
         }
     }
 
@@ -451,7 +491,10 @@ mod tests {
     #[test]
     fn parallel_root_update_matches_rebuild() {
         let ins: Vec<_> = (0..2000).map(|i| (i, Some(i as u8))).collect();
-        let upd: Vec<_> = (0..3000).step_by(2).map(|i| (i, if i % 3 == 0 { None } else { Some(7) })).collect();
+        let upd: Vec<_> = (0..3000)
+            .step_by(2)
+            .map(|i| (i, if i % 3 == 0 { None } else { Some(7) }))
+            .collect();
         check_rounds(vec![ins, upd], false);
     }
 

@@ -32,12 +32,18 @@ impl<C: Send> SenderRecoveryStage<C> {
     /// `queue_len_max` bounds the waiting transactions, `batch_len_max` one recovery batch.
     pub fn new(queue_len_max: usize, batch_len_max: usize) -> Self {
         assert!(queue_len_max > 0 && batch_len_max > 0);
-        Self { input: ArrayQueue::new(queue_len_max), batch_len_max }
+        Self {
+            input: ArrayQueue::new(queue_len_max),
+            batch_len_max,
+        }
     }
 
-    /// Offers a transaction; fails without blocking when the queue is full.
-    pub fn push(&self, envelope: TxEnvelope, context: C) -> Result<(), QueueFull<Pending<C>>> {
-        self.input.push(Pending { envelope, context }).map_err(QueueFull)
+    /// Offers a transaction; fails without blocking when the queue is full, handing the
+    /// transaction back (boxed: a pending transaction is large).
+    pub fn push(&self, envelope: TxEnvelope, context: C) -> Result<(), Box<QueueFull<Pending<C>>>> {
+        self.input
+            .push(Pending { envelope, context })
+            .map_err(|p| Box::new(QueueFull(p)))
     }
 
     pub fn queue_depth(&self) -> usize {
@@ -64,7 +70,10 @@ impl<C: Send> SenderRecoveryStage<C> {
             .zip(senders)
             .zip(contexts)
             .map(|((envelope, sender), context)| {
-                (sender.map(|s| RecoveredTx::new_unchecked(envelope, s)), context)
+                (
+                    sender.map(|s| RecoveredTx::new_unchecked(envelope, s)),
+                    context,
+                )
             })
             .collect()
     }

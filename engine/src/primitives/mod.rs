@@ -25,7 +25,12 @@ impl RecoveredTx {
     pub fn new_unchecked(envelope: TxEnvelope, sender: Address) -> Self {
         let hash = *envelope.tx_hash();
         let encoded_len = envelope.encode_2718_len();
-        Self { envelope, sender, hash, encoded_len }
+        Self {
+            envelope,
+            sender,
+            hash,
+            encoded_len,
+        }
     }
 }
 

@@ -20,9 +20,15 @@ pub fn rpc_transaction(tx: &RecoveredTx, location: Option<(B256, &Header, u64)>)
             base_fee: header.base_fee_per_gas,
             block_timestamp: Some(header.timestamp),
         },
-        None => TransactionInfo { hash: Some(tx.hash), ..Default::default() },
+        None => TransactionInfo {
+            hash: Some(tx.hash),
+            ..Default::default()
+        },
     };
-    Transaction::from_transaction(Recovered::new_unchecked(tx.envelope.clone(), tx.sender), info)
+    Transaction::from_transaction(
+        Recovered::new_unchecked(tx.envelope.clone(), tx.sender),
+        info,
+    )
 }
 
 pub fn rpc_block(header: &Header, hash: B256, txs: &[RecoveredTx], full: bool) -> Block {
@@ -39,8 +45,11 @@ pub fn rpc_block(header: &Header, hash: B256, txs: &[RecoveredTx], full: bool) -
     // Size of the RLP block: header, transactions, and empty ommers (and withdrawals).
     let txs_len: usize = txs.iter().map(|t| t.encoded_len + 3).sum();
     let size = header.length() + txs_len + 8;
-    let rpc_header =
-        alloy_rpc_types_eth::Header::from_consensus(Sealed::new_unchecked(header.clone(), hash), None, Some(U256::from(size)));
+    let rpc_header = alloy_rpc_types_eth::Header::from_consensus(
+        Sealed::new_unchecked(header.clone(), hash),
+        None,
+        Some(U256::from(size)),
+    );
     let mut block = Block::new(rpc_header, transactions);
     if header.withdrawals_root.is_some() {
         block.withdrawals = Some(Default::default());
@@ -85,9 +94,18 @@ pub fn rpc_receipt(
 ) -> TransactionReceipt {
     let tx = &txs[index];
     let receipt = &receipts[index];
-    let previous_gas = index.checked_sub(1).map_or(0, |i| receipts[i].receipt.cumulative_gas_used);
+    let previous_gas = index
+        .checked_sub(1)
+        .map_or(0, |i| receipts[i].receipt.cumulative_gas_used);
     let first_log_index: usize = receipts[..index].iter().map(|r| r.receipt.logs.len()).sum();
-    let logs = rpc_logs(receipt, tx, block_hash, header, index as u64, first_log_index as u64);
+    let logs = rpc_logs(
+        receipt,
+        tx,
+        block_hash,
+        header,
+        index as u64,
+        first_log_index as u64,
+    );
     let bloom = receipt.logs_bloom();
     let consensus = alloy_consensus::Receipt {
         status: receipt.receipt.status,
@@ -96,8 +114,9 @@ pub fn rpc_receipt(
     };
     let ty = TxType::try_from(receipt.tx_type).unwrap_or(TxType::Legacy);
     let inner = ReceiptEnvelope::from_typed(ty, ReceiptWithBloom::new(consensus, bloom));
-    let contract_address = (tx.envelope.kind().is_create() && receipt.receipt.status.coerce_status())
-        .then(|| tx.sender.create(tx.envelope.nonce()));
+    let contract_address = (tx.envelope.kind().is_create()
+        && receipt.receipt.status.coerce_status())
+    .then(|| tx.sender.create(tx.envelope.nonce()));
     TransactionReceipt {
         inner,
         transaction_hash: tx.hash,

@@ -124,6 +124,19 @@ pub trait NetApi {
     fn version(&self) -> RpcResult<String>;
 }
 
+#[rpc(server, namespace = "txpool")]
+pub trait TxpoolApi {
+    /// geth's `txpool_status`: counts of pending and queued transactions.
+    #[method(name = "status")]
+    fn status(&self) -> RpcResult<TxpoolStatus>;
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TxpoolStatus {
+    pub pending: U64,
+    pub queued: U64,
+}
+
 #[rpc(server, namespace = "web3")]
 pub trait Web3Api {
     #[method(name = "clientVersion")]
@@ -137,7 +150,9 @@ pub struct EthRpc<B> {
 
 impl<B> Clone for EthRpc<B> {
     fn clone(&self) -> Self {
-        Self { backend: self.backend.clone() }
+        Self {
+            backend: self.backend.clone(),
+        }
     }
 }
 
@@ -151,7 +166,9 @@ impl<B: RpcBackend> EthRpc<B> {
     }
 
     fn tip(view: &B::View<'_>) -> RpcResult<u64> {
-        view.tip().map_err(internal)?.ok_or_else(|| internal("no block committed yet"))
+        view.tip()
+            .map_err(internal)?
+            .ok_or_else(|| internal("no block committed yet"))
     }
 
     /// A block number from a tag; `None` when the number is past the tip.
@@ -183,13 +200,20 @@ impl<B: RpcBackend> EthRpc<B> {
     }
 
     fn header_and_hash(view: &B::View<'_>, number: u64) -> RpcResult<Option<(Header, B256)>> {
-        let Some(header) = view.header(number).map_err(internal)? else { return Ok(None) };
-        let hash = view.canonical_hash(number).map_err(internal)?.ok_or_else(|| internal("canonical hash missing"))?;
+        let Some(header) = view.header(number).map_err(internal)? else {
+            return Ok(None);
+        };
+        let hash = view
+            .canonical_hash(number)
+            .map_err(internal)?
+            .ok_or_else(|| internal("canonical hash missing"))?;
         Ok(Some((header, hash)))
     }
 
     fn block(&self, view: &B::View<'_>, number: u64, full: bool) -> RpcResult<Option<Block>> {
-        let Some((header, hash)) = Self::header_and_hash(view, number)? else { return Ok(None) };
+        let Some((header, hash)) = Self::header_and_hash(view, number)? else {
+            return Ok(None);
+        };
         let txs = view.body(number).map_err(internal)?.unwrap_or_default();
         Ok(Some(convert::rpc_block(&header, hash, &txs, full)))
     }
@@ -197,14 +221,19 @@ impl<B: RpcBackend> EthRpc<B> {
     /// The environment of the block after the tip: where calls and estimates run.
     fn pending_env(&self, view: &B::View<'_>) -> RpcResult<BlockEnv> {
         let tip = Self::tip(view)?;
-        let (header, _) = Self::header_and_hash(view, tip)?.ok_or_else(|| internal("tip header missing"))?;
+        let (header, _) =
+            Self::header_and_hash(view, tip)?.ok_or_else(|| internal("tip header missing"))?;
         let spec = self.backend.spec();
         Ok(BlockEnv {
             number: tip + 1,
             timestamp: header.timestamp + 1,
             fee_recipient: header.beneficiary,
             gas_limit: spec.gas_limit,
-            base_fee: spec.next_base_fee(header.gas_used, header.gas_limit, header.base_fee_per_gas.unwrap_or_default()),
+            base_fee: spec.next_base_fee(
+                header.gas_used,
+                header.gas_limit,
+                header.base_fee_per_gas.unwrap_or_default(),
+            ),
             difficulty: header.difficulty,
             prevrandao: header.mix_hash,
             excess_blob_gas: 0,
@@ -249,27 +278,40 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
     fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256> {
         let view = self.view()?;
         Self::check_latest_state(&view, block)?;
-        Ok(view.account(&address).map_err(internal)?.map_or(U256::ZERO, |a| a.balance))
+        Ok(view
+            .account(&address)
+            .map_err(internal)?
+            .map_or(U256::ZERO, |a| a.balance))
     }
 
     fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64> {
-        let view = self.view()?;
-        let pending = matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending)));
-        if !pending {
-            Self::check_latest_state(&view, block)?;
+        if matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending))) {
+            return Ok(U64::from(
+                self.backend.pending_nonce(&address).map_err(internal)?,
+            ));
         }
-        let nonce = view.account(&address).map_err(internal)?.map_or(0, |a| a.nonce);
-        Ok(U64::from(if pending { self.backend.pending_nonce(&address, nonce) } else { nonce }))
+        let view = self.view()?;
+        Self::check_latest_state(&view, block)?;
+        Ok(U64::from(
+            view.account(&address)
+                .map_err(internal)?
+                .map_or(0, |a| a.nonce),
+        ))
     }
 
     fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes> {
         let view = self.view()?;
         Self::check_latest_state(&view, block)?;
-        let Some(account) = view.account(&address).map_err(internal)? else { return Ok(Bytes::new()) };
+        let Some(account) = view.account(&address).map_err(internal)? else {
+            return Ok(Bytes::new());
+        };
         if !account.has_code() {
             return Ok(Bytes::new());
         }
-        Ok(view.code(&account.code_hash).map_err(internal)?.unwrap_or_default())
+        Ok(view
+            .code(&account.code_hash)
+            .map_err(internal)?
+            .unwrap_or_default())
     }
 
     fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256> {
@@ -282,17 +324,31 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
         let view = self.view()?;
         Self::check_latest_state(&view, block)?;
         let env = self.pending_env(&view)?;
-        let outcome = call(self.backend.spec(), &view, &env, &Self::call_request(&request)?)
-            .map_err(exec_error)?;
-        if outcome.success { Ok(outcome.output) } else { Err(call_error(&outcome)) }
+        let outcome = call(
+            self.backend.spec(),
+            &view,
+            &env,
+            &Self::call_request(&request)?,
+        )
+        .map_err(exec_error)?;
+        if outcome.success {
+            Ok(outcome.output)
+        } else {
+            Err(call_error(&outcome))
+        }
     }
 
     fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64> {
         let view = self.view()?;
         Self::check_latest_state(&view, block)?;
         let env = self.pending_env(&view)?;
-        match estimate_gas(self.backend.spec(), &view, &env, &Self::call_request(&request)?)
-            .map_err(exec_error)?
+        match estimate_gas(
+            self.backend.spec(),
+            &view,
+            &env,
+            &Self::call_request(&request)?,
+        )
+        .map_err(exec_error)?
         {
             Ok(gas) => Ok(U64::from(gas)),
             Err(outcome) => Err(call_error(&outcome)),
@@ -309,7 +365,11 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
 
     fn max_priority_fee(&self) -> RpcResult<U256> {
         let spec = self.backend.spec();
-        Ok(U256::from(if spec.is_london() { SUGGESTED_TIP } else { spec.min_gas_price }))
+        Ok(U256::from(if spec.is_london() {
+            SUGGESTED_TIP
+        } else {
+            spec.min_gas_price
+        }))
     }
 
     fn fee_history(
@@ -319,22 +379,37 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
         percentiles: Option<Vec<f64>>,
     ) -> RpcResult<FeeHistory> {
         let view = self.view()?;
-        let newest = Self::resolve(&view, newest)?.ok_or_else(|| err(SERVER, "header not found"))?;
-        let count = block_count.to::<u64>().clamp(1, FEE_HISTORY_BLOCKS_MAX).min(newest + 1);
+        let newest =
+            Self::resolve(&view, newest)?.ok_or_else(|| err(SERVER, "header not found"))?;
+        let count = block_count
+            .to::<u64>()
+            .clamp(1, FEE_HISTORY_BLOCKS_MAX)
+            .min(newest + 1);
         if let Some(p) = &percentiles
-            && (p.len() > 100 || p.windows(2).any(|w| w[0] > w[1]) || p.iter().any(|x| !(0.0..=100.0).contains(x)))
+            && (p.len() > 100
+                || p.windows(2).any(|w| w[0] > w[1])
+                || p.iter().any(|x| !(0.0..=100.0).contains(x)))
         {
-            return Err(err(INVALID_PARAMS, "reward percentiles must be ascending values in [0, 100]"));
+            return Err(err(
+                INVALID_PARAMS,
+                "reward percentiles must be ascending values in [0, 100]",
+            ));
         }
         let oldest = newest + 1 - count;
-        let mut history = FeeHistory { oldest_block: oldest, ..Default::default() };
+        let mut history = FeeHistory {
+            oldest_block: oldest,
+            ..Default::default()
+        };
         let mut rewards = Vec::new();
         let mut last: Option<Header> = None;
         for number in oldest..=newest {
-            let (header, _) = Self::header_and_hash(&view, number)?.ok_or_else(|| internal("header missing"))?;
+            let (header, _) =
+                Self::header_and_hash(&view, number)?.ok_or_else(|| internal("header missing"))?;
             let base_fee = header.base_fee_per_gas.unwrap_or_default();
             history.base_fee_per_gas.push(u128::from(base_fee));
-            history.gas_used_ratio.push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
+            history
+                .gas_used_ratio
+                .push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
             if let Some(p) = &percentiles {
                 let txs = view.body(number).map_err(internal)?.unwrap_or_default();
                 let receipts = view.receipts(number).map_err(internal)?.unwrap_or_default();
@@ -342,8 +417,14 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
                     .iter()
                     .zip(receipts.iter().enumerate())
                     .map(|(tx, (i, r))| {
-                        let before = i.checked_sub(1).map_or(0, |j| receipts[j].receipt.cumulative_gas_used);
-                        let tip = alloy_consensus::Transaction::effective_tip_per_gas(&tx.envelope, base_fee).unwrap_or(0);
+                        let before = i
+                            .checked_sub(1)
+                            .map_or(0, |j| receipts[j].receipt.cumulative_gas_used);
+                        let tip = alloy_consensus::Transaction::effective_tip_per_gas(
+                            &tx.envelope,
+                            base_fee,
+                        )
+                        .unwrap_or(0);
                         (tip, r.receipt.cumulative_gas_used - before)
                     })
                     .collect();
@@ -354,7 +435,12 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
                         .map(|pct| {
                             let threshold = (total as f64 * pct / 100.0) as u64;
                             let mut sum = 0;
-                            tips.iter().find(|(_, gas)| { sum += gas; sum >= threshold }).map_or(0, |t| t.0)
+                            tips.iter()
+                                .find(|(_, gas)| {
+                                    sum += gas;
+                                    sum >= threshold
+                                })
+                                .map_or(0, |t| t.0)
                         })
                         .collect(),
                 );
@@ -362,7 +448,11 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
             last = Some(header);
         }
         let last = last.expect("count >= 1");
-        let next = self.backend.spec().next_base_fee(last.gas_used, last.gas_limit, last.base_fee_per_gas.unwrap_or_default());
+        let next = self.backend.spec().next_base_fee(
+            last.gas_used,
+            last.gas_limit,
+            last.base_fee_per_gas.unwrap_or_default(),
+        );
         history.base_fee_per_gas.push(u128::from(next));
         history.reward = percentiles.map(|_| rewards);
         Ok(history)
@@ -375,24 +465,44 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
         let view = self.view()?;
         if let Some((number, index)) = view.tx_location(&hash).map_err(internal)? {
-            let (header, block_hash) = Self::header_and_hash(&view, number)?.ok_or_else(|| internal("header missing"))?;
+            let (header, block_hash) =
+                Self::header_and_hash(&view, number)?.ok_or_else(|| internal("header missing"))?;
             let txs = view.body(number).map_err(internal)?.unwrap_or_default();
-            let tx = txs.get(index as usize).ok_or_else(|| internal("transaction index out of range"))?;
-            return Ok(Some(convert::rpc_transaction(tx, Some((block_hash, &header, u64::from(index))))));
+            let tx = txs
+                .get(index as usize)
+                .ok_or_else(|| internal("transaction index out of range"))?;
+            return Ok(Some(convert::rpc_transaction(
+                tx,
+                Some((block_hash, &header, u64::from(index))),
+            )));
         }
-        Ok(self.backend.pool_tx(&hash).map(|tx| convert::rpc_transaction(&tx, None)))
+        Ok(self
+            .backend
+            .pool_tx(&hash)
+            .map(|tx| convert::rpc_transaction(&tx, None)))
     }
 
     fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
         let view = self.view()?;
-        let Some((number, index)) = view.tx_location(&hash).map_err(internal)? else { return Ok(None) };
-        let (header, block_hash) = Self::header_and_hash(&view, number)?.ok_or_else(|| internal("header missing"))?;
+        let Some((number, index)) = view.tx_location(&hash).map_err(internal)? else {
+            return Ok(None);
+        };
+        let (header, block_hash) =
+            Self::header_and_hash(&view, number)?.ok_or_else(|| internal("header missing"))?;
         let txs = view.body(number).map_err(internal)?.unwrap_or_default();
         let receipts = view.receipts(number).map_err(internal)?.unwrap_or_default();
         if index as usize >= txs.len() || txs.len() != receipts.len() {
-            return Err(internal(format!("block {number} body and receipts disagree")));
+            return Err(internal(format!(
+                "block {number} body and receipts disagree"
+            )));
         }
-        Ok(Some(convert::rpc_receipt(&header, block_hash, &txs, &receipts, index as usize)))
+        Ok(Some(convert::rpc_receipt(
+            &header,
+            block_hash,
+            &txs,
+            &receipts,
+            index as usize,
+        )))
     }
 
     fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {
@@ -416,10 +526,16 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
         let tip = Self::tip(&view)?;
         let (from, to) = match filter.block_option {
             FilterBlockOption::AtBlockHash(hash) => {
-                let n = view.block_number(&hash).map_err(internal)?.ok_or_else(|| err(SERVER, "unknown block"))?;
+                let n = view
+                    .block_number(&hash)
+                    .map_err(internal)?
+                    .ok_or_else(|| err(SERVER, "unknown block"))?;
                 (n, n)
             }
-            FilterBlockOption::Range { from_block, to_block } => {
+            FilterBlockOption::Range {
+                from_block,
+                to_block,
+            } => {
                 let bound = |tag: Option<BlockNumberOrTag>| -> RpcResult<u64> {
                     Ok(match tag {
                         None => tip,
@@ -430,14 +546,22 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
             }
         };
         if from > to {
-            return Err(err(INVALID_PARAMS, format!("invalid block range: from {from} is after to {to}")));
+            return Err(err(
+                INVALID_PARAMS,
+                format!("invalid block range: from {from} is after to {to}"),
+            ));
         }
         if to - from >= LOGS_BLOCK_RANGE_MAX {
-            return Err(err(LIMIT_EXCEEDED, format!("block range larger than {LOGS_BLOCK_RANGE_MAX} blocks")));
+            return Err(err(
+                LIMIT_EXCEEDED,
+                format!("block range larger than {LOGS_BLOCK_RANGE_MAX} blocks"),
+            ));
         }
         let mut out = Vec::new();
         for number in from..=to {
-            let Some((header, hash)) = Self::header_and_hash(&view, number)? else { break };
+            let Some((header, hash)) = Self::header_and_hash(&view, number)? else {
+                break;
+            };
             if !filter.matches_bloom(header.logs_bloom) {
                 continue;
             }
@@ -448,7 +572,10 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
                 for log in convert::rpc_logs(receipt, tx, hash, &header, i as u64, log_index) {
                     if filter.matches(&log.inner) {
                         if out.len() == LOGS_RESULT_MAX {
-                            return Err(err(LIMIT_EXCEEDED, format!("query returned more than {LOGS_RESULT_MAX} results")));
+                            return Err(err(
+                                LIMIT_EXCEEDED,
+                                format!("query returned more than {LOGS_RESULT_MAX} results"),
+                            ));
                         }
                         out.push(log);
                     }
@@ -466,8 +593,23 @@ impl<B: RpcBackend> NetApiServer for EthRpc<B> {
     }
 }
 
+impl<B: RpcBackend> TxpoolApiServer for EthRpc<B> {
+    fn status(&self) -> RpcResult<TxpoolStatus> {
+        let (pending, queued) = self.backend.pool_counts();
+        Ok(TxpoolStatus {
+            pending: U64::from(pending),
+            queued: U64::from(queued),
+        })
+    }
+}
+
 impl<B: RpcBackend> Web3ApiServer for EthRpc<B> {
     fn client_version(&self) -> RpcResult<String> {
-        Ok(format!("bttc/v{}/{}-{}", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH))
+        Ok(format!(
+            "bttc/v{}/{}-{}",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        ))
     }
 }

@@ -3,7 +3,7 @@
 pub mod convert;
 mod eth;
 
-pub use eth::{EthApiServer, EthRpc, NetApiServer, Web3ApiServer};
+pub use eth::{EthApiServer, EthRpc, NetApiServer, TxpoolApiServer, Web3ApiServer};
 
 use alloy_primitives::{Address, B256, Bytes};
 use bttc_engine::{
@@ -44,8 +44,11 @@ pub trait RpcBackend: Send + Sync + 'static {
     /// Validates and pools a transaction (sender recovery runs in the node's pipeline).
     fn submit(&self, raw: Bytes) -> impl Future<Output = Result<B256, SubmitError>> + Send;
     fn pool_tx(&self, hash: &B256) -> Option<Arc<RecoveredTx>>;
-    /// The next nonce of `address` counting its pooled transactions.
-    fn pending_nonce(&self, address: &Address, state_nonce: u64) -> u64;
+    /// The next nonce of `address` counting its pooled transactions, read consistently with
+    /// the latest committed state.
+    fn pending_nonce(&self, address: &Address) -> Result<u64, String>;
+    /// Pooled transactions: (pending, queued).
+    fn pool_counts(&self) -> (usize, usize);
 }
 
 /// Bounds of the HTTP server.
@@ -84,8 +87,17 @@ pub async fn start_http<B: RpcBackend>(
     let local = server.local_addr()?;
     let rpc = EthRpc::new(backend);
     let mut module = RpcModule::new(());
-    module.merge(EthApiServer::into_rpc(rpc.clone())).expect("unique method names");
-    module.merge(NetApiServer::into_rpc(rpc.clone())).expect("unique method names");
-    module.merge(Web3ApiServer::into_rpc(rpc)).expect("unique method names");
+    module
+        .merge(EthApiServer::into_rpc(rpc.clone()))
+        .expect("unique method names");
+    module
+        .merge(NetApiServer::into_rpc(rpc.clone()))
+        .expect("unique method names");
+    module
+        .merge(TxpoolApiServer::into_rpc(rpc.clone()))
+        .expect("unique method names");
+    module
+        .merge(Web3ApiServer::into_rpc(rpc))
+        .expect("unique method names");
     Ok((local, server.start(module)))
 }
