@@ -462,3 +462,271 @@ impl Iterator for BestTxs<'_> {
         Some(tx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::recover_tx_sender;
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
+    use alloy_primitives::{Bytes, KECCAK256_EMPTY, TxKind};
+    use alloy_signer::SignerSync;
+    use alloy_signer_local::PrivateKeySigner;
+
+    const GWEI: u128 = 1_000_000_000;
+
+    fn signer(seed: u8) -> PrivateKeySigner {
+        PrivateKeySigner::from_bytes(&B256::with_last_byte(seed + 1)).unwrap()
+    }
+
+    fn tx_with(
+        key: &PrivateKeySigner,
+        nonce: u64,
+        fee: u128,
+        f: impl FnOnce(&mut TxEip1559),
+    ) -> RecoveredTx {
+        let mut tx = TxEip1559 {
+            chain_id: ChainSpec::dev().chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: fee,
+            max_priority_fee_per_gas: fee.min(GWEI),
+            to: TxKind::Call(Address::with_last_byte(0xee)),
+            value: U256::from(1),
+            ..Default::default()
+        };
+        f(&mut tx);
+        let signature = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+        let envelope = TxEnvelope::from(tx.into_signed(signature));
+        let sender = recover_tx_sender(&envelope).unwrap();
+        assert_eq!(sender, key.address());
+        RecoveredTx::new_unchecked(envelope, sender)
+    }
+
+    fn tx(key: &PrivateKeySigner, nonce: u64, fee: u128) -> RecoveredTx {
+        tx_with(key, nonce, fee, |_| {})
+    }
+
+    fn rich() -> Account {
+        Account {
+            nonce: 0,
+            balance: U256::from(10).pow(U256::from(21)),
+            code_hash: KECCAK256_EMPTY,
+        }
+    }
+
+    fn pool() -> Mempool {
+        Mempool::new(ChainSpec::dev(), PoolLimits::default())
+    }
+
+    /// Inserting `tx` fails with `expected` and leaves the pool as it was.
+    fn refused(
+        pool: &mut Mempool,
+        tx: RecoveredTx,
+        account: Account,
+        expected: fn(&PoolError) -> bool,
+    ) {
+        let (len, bytes, counts) = (pool.len(), pool.bytes(), pool.counts());
+        let err = pool.insert(tx, account).unwrap_err();
+        assert!(expected(&err), "unexpected error: {err}");
+        assert_eq!(
+            (pool.len(), pool.bytes(), pool.counts()),
+            (len, bytes, counts)
+        );
+    }
+
+    #[test]
+    fn pending_and_queued_by_nonce() {
+        let mut pool = pool();
+        let key = signer(1);
+        pool.insert(tx(&key, 0, 2 * GWEI), rich()).unwrap();
+        pool.insert(tx(&key, 1, 2 * GWEI), rich()).unwrap();
+        pool.insert(tx(&key, 3, 2 * GWEI), rich()).unwrap();
+        assert_eq!(pool.counts(), (2, 1));
+        assert_eq!(pool.pending_nonce(&key.address(), 0), 2);
+        pool.insert(tx(&key, 2, 2 * GWEI), rich()).unwrap();
+        assert_eq!(pool.counts(), (4, 0));
+        assert_eq!(pool.pending_nonce(&key.address(), 0), 4);
+        pool.on_new_nonces([(key.address(), 3)]);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.counts(), (1, 0));
+    }
+
+    #[test]
+    fn every_rejection_has_its_error_and_changes_nothing() {
+        let mut pool = pool();
+        let key = signer(2);
+        pool.insert(tx(&key, 5, 2 * GWEI), rich()).unwrap();
+        let account = Account { nonce: 5, ..rich() };
+
+        refused(
+            &mut pool,
+            tx_with(&key, 6, 2 * GWEI, |t| t.chain_id = 1),
+            account,
+            |e| {
+                matches!(
+                    e,
+                    PoolError::WrongChainId {
+                        expected: 1337,
+                        got: 1
+                    }
+                )
+            },
+        );
+        refused(&mut pool, tx(&key, 4, 2 * GWEI), account, |e| {
+            matches!(e, PoolError::NonceTooLow { state: 5, tx: 4 })
+        });
+        let poor = Account {
+            nonce: 5,
+            balance: U256::from(1000),
+            code_hash: KECCAK256_EMPTY,
+        };
+        refused(&mut pool, tx(&key, 6, 2 * GWEI), poor, |e| {
+            matches!(e, PoolError::InsufficientFunds { .. })
+        });
+        refused(
+            &mut pool,
+            tx_with(&key, 6, 2 * GWEI, |t| t.gas_limit = 20_999),
+            account,
+            |e| {
+                matches!(
+                    e,
+                    PoolError::IntrinsicGasTooLow {
+                        intrinsic: 21_000,
+                        ..
+                    }
+                )
+            },
+        );
+        refused(
+            &mut pool,
+            tx_with(&key, 6, 2 * GWEI, |t| t.gas_limit = 2_000_000_000),
+            account,
+            |e| matches!(e, PoolError::GasLimitExceeded { .. }),
+        );
+        refused(
+            &mut pool,
+            tx_with(&key, 6, 2 * GWEI, |t| {
+                t.gas_limit = 10_000_000;
+                t.input = Bytes::from(vec![1u8; TX_ENCODED_LEN_MAX]);
+            }),
+            account,
+            |e| matches!(e, PoolError::Oversized { .. }),
+        );
+        refused(&mut pool, tx(&key, 6, GWEI - 1), account, |e| {
+            matches!(e, PoolError::FeeTooLow { .. })
+        });
+        refused(&mut pool, tx(&key, 5, 2 * GWEI), account, |e| {
+            matches!(e, PoolError::AlreadyKnown)
+        });
+        refused(
+            &mut pool,
+            tx_with(&key, 5, 2 * GWEI, |t| t.value = U256::from(2)),
+            account,
+            |e| matches!(e, PoolError::ReplacementUnderpriced),
+        );
+        refused(
+            &mut pool,
+            tx_with(&key, 6, 2 * GWEI, |t| t.max_priority_fee_per_gas = 3 * GWEI),
+            account,
+            |e| matches!(e, PoolError::TipAboveFeeCap),
+        );
+        // Legacy transactions are accepted; a 10% bump replaces.
+        let legacy = {
+            let t = TxLegacy {
+                chain_id: Some(1337),
+                nonce: 6,
+                gas_price: 2 * GWEI,
+                gas_limit: 21_000,
+                to: TxKind::Call(Address::ZERO),
+                ..Default::default()
+            };
+            let sig = key.sign_hash_sync(&t.signature_hash()).unwrap();
+            RecoveredTx::new_unchecked(TxEnvelope::from(t.into_signed(sig)), key.address())
+        };
+        pool.insert(legacy, account).unwrap();
+        let replaced = pool
+            .insert(
+                tx_with(&key, 5, 2 * GWEI + GWEI / 5, |t| {
+                    t.max_priority_fee_per_gas = GWEI + GWEI / 10
+                }),
+                account,
+            )
+            .unwrap();
+        assert!(replaced.replaced.is_some());
+        assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn full_pool_evicts_the_cheapest_or_refuses() {
+        let limits = PoolLimits {
+            txs_max: 3,
+            txs_per_sender_max: 2,
+            bytes_max: 1 << 20,
+        };
+        let mut pool = Mempool::new(ChainSpec::dev(), limits);
+        for (i, fee) in [3, 2, 4].into_iter().enumerate() {
+            pool.insert(tx(&signer(10 + i as u8), 0, fee * GWEI), rich())
+                .unwrap();
+        }
+        // Cheaper than everything pooled: refused.
+        refused(&mut pool, tx(&signer(20), 0, 2 * GWEI), rich(), |e| {
+            matches!(e, PoolError::PoolFull)
+        });
+        // Pays more than the cheapest: evicts it.
+        let inserted = pool.insert(tx(&signer(21), 0, 5 * GWEI), rich()).unwrap();
+        assert_eq!(inserted.evicted.len(), 1);
+        assert!(pool.get(&inserted.evicted[0]).is_none());
+        assert_eq!(pool.len(), 3);
+        // Per-sender bound.
+        let key = signer(21);
+        let mut roomy = Mempool::new(
+            ChainSpec::dev(),
+            PoolLimits {
+                txs_per_sender_max: 2,
+                ..PoolLimits::default()
+            },
+        );
+        roomy.insert(tx(&key, 0, 5 * GWEI), rich()).unwrap();
+        roomy.insert(tx(&key, 1, 5 * GWEI), rich()).unwrap();
+        refused(&mut roomy, tx(&key, 2, 5 * GWEI), rich(), |e| {
+            matches!(e, PoolError::SenderFull(2))
+        });
+    }
+
+    #[test]
+    fn best_orders_by_tip_then_nonce() {
+        let mut pool = pool();
+        let (a, b) = (signer(30), signer(31));
+        pool.insert(
+            tx_with(&a, 0, 10 * GWEI, |t| t.max_priority_fee_per_gas = GWEI),
+            rich(),
+        )
+        .unwrap();
+        pool.insert(
+            tx_with(&a, 1, 10 * GWEI, |t| t.max_priority_fee_per_gas = 5 * GWEI),
+            rich(),
+        )
+        .unwrap();
+        pool.insert(
+            tx_with(&b, 0, 10 * GWEI, |t| t.max_priority_fee_per_gas = 3 * GWEI),
+            rich(),
+        )
+        .unwrap();
+        // A fee cap below the base fee is not includable.
+        pool.insert(
+            tx_with(&signer(32), 0, 2 * GWEI, |t| {
+                t.max_priority_fee_per_gas = GWEI
+            }),
+            rich(),
+        )
+        .unwrap();
+        let order: Vec<(Address, u64)> = pool
+            .best(3 * GWEI as u64)
+            .map(|t| (t.sender, t.envelope.nonce()))
+            .collect();
+        assert_eq!(
+            order,
+            vec![(b.address(), 0), (a.address(), 0), (a.address(), 1)]
+        );
+    }
+}
