@@ -29,6 +29,21 @@ struct Cli {
 enum Command {
     /// Run a node. With --dev: a single-node chain with funded dev accounts.
     Node(NodeArgs),
+    /// Inspect a node's database.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Checks every stored header's hash and parent link, and recomputes the state root of the
+    /// tip from the account and storage tables (independently of the stored trie nodes).
+    Verify {
+        #[arg(long, default_value = "./data/dev")]
+        datadir: PathBuf,
+        #[arg(long, default_value = "dev")]
+        chain: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -74,7 +89,55 @@ fn main() -> eyre::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Node(args) => run_node(args),
+        Command::Db(DbCommand::Verify { datadir, chain }) => verify_db(&datadir, &chain),
     }
+}
+
+fn verify_db(datadir: &std::path::Path, chain: &str) -> eyre::Result<()> {
+    let path = datadir.join("chain");
+    if !path.exists() {
+        bail!("no database at {}", path.display());
+    }
+    let db = ChainDb::open(&path, chain, SyncMode::Durable)?;
+    let view = db.read()?;
+    let Some(tip) = view.tip_at()? else {
+        bail!("database has no blocks")
+    };
+    let mut parent_hash = None;
+    for number in 0..=tip {
+        let header = view
+            .header_at(number)?
+            .ok_or_else(|| eyre::eyre!("header {number} missing"))?;
+        let hash = view
+            .canonical_hash_at(number)?
+            .ok_or_else(|| eyre::eyre!("hash {number} missing"))?;
+        if header.hash_slow() != hash {
+            bail!(
+                "block {number}: stored hash {hash} is not the header's hash {}",
+                header.hash_slow()
+            );
+        }
+        if let Some(parent) = parent_hash
+            && header.parent_hash != parent
+        {
+            bail!(
+                "block {number}: parent hash {} does not link to block {}",
+                header.parent_hash,
+                number - 1
+            );
+        }
+        parent_hash = Some(hash);
+    }
+    let header = view.header_at(tip)?.expect("checked above");
+    let recomputed = view.full_state_root()?;
+    println!("tip {tip} {}", parent_hash.unwrap_or_default());
+    println!("header state root     {}", header.state_root);
+    println!("recomputed state root {recomputed}");
+    if recomputed != header.state_root {
+        bail!("state root mismatch at block {tip}");
+    }
+    println!("ok: {} headers linked, state root matches", tip + 1);
+    Ok(())
 }
 
 fn run_node(args: NodeArgs) -> eyre::Result<()> {

@@ -401,6 +401,53 @@ impl ReadView<'_> {
             .unwrap_or_default())
     }
 
+    /// Recomputes the state root from the account and storage tables alone, ignoring the
+    /// stored trie nodes: the check that the incremental trie agrees with the state.
+    pub fn full_state_root(&self) -> Result<B256, StorageError> {
+        let accounts_table = self.txn.open_table(Some(tables::ACCOUNTS))?;
+        let storage_table = self.txn.open_table(Some(tables::STORAGE))?;
+        let mut storage_cursor = self.txn.cursor(&storage_table)?;
+        let mut leaves: Vec<(B256, Vec<u8>)> = Vec::new();
+        for entry in self
+            .txn
+            .cursor(&accounts_table)?
+            .iter_start::<Cow<'_, [u8]>, Cow<'_, [u8]>>()
+        {
+            let (key, value) = entry?;
+            let account = codec::decode_account(&value)?;
+            let mut slots: Vec<(B256, U256)> = Vec::new();
+            for slot in storage_cursor.iter_from::<Cow<'_, [u8]>, Cow<'_, [u8]>>(&key) {
+                let (slot_key, slot_value) = slot?;
+                if !slot_key.starts_with(&key) {
+                    break;
+                }
+                let slot = U256::from_be_slice(&slot_key[20..]);
+                slots.push((
+                    bttc_engine::merkle::state_root::hashed_slot(&slot),
+                    codec::decode_storage_value(&slot_value)?,
+                ));
+            }
+            slots.sort_unstable_by_key(|s| s.0);
+            let storage_root = alloy_trie::root::storage_root(slots.iter().map(|(k, v)| (*k, *v)));
+            let leaf = alloy_trie::TrieAccount {
+                nonce: account.nonce,
+                balance: account.balance,
+                storage_root,
+                code_hash: account.code_hash,
+            };
+            leaves.push((
+                alloy_primitives::keccak256(&key[..]),
+                alloy_rlp::encode(leaf),
+            ));
+        }
+        leaves.sort_unstable_by_key(|l| l.0);
+        Ok(bttc_engine::merkle::trie::full_root(
+            leaves
+                .iter()
+                .map(|(k, v)| (Nibbles::unpack(k), v.as_slice())),
+        ))
+    }
+
     pub fn code_at(&self, hash: &B256) -> Result<Option<Bytes>, StorageError> {
         self.get(tables::BYTECODES, hash, |v| Ok(Bytes::copy_from_slice(v)))
     }
