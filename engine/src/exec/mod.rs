@@ -1,10 +1,14 @@
 //! Block execution with revm: the state interface, the executor interface, and the sequential
 //! executor that the parallel one (a later stage) must match on every receipt and state change.
 
-mod bttc_logs;
+pub mod bttc_logs;
+mod mem;
 mod overlay;
 mod sequential;
+#[cfg(test)]
+mod tests;
 
+pub use mem::MemState;
 pub use overlay::{AccountChange, StateChanges};
 pub use sequential::{
     CallOutcome, CallRequest, SequentialBlock, SequentialExecutor, TxOutcome, call, estimate_gas,
