@@ -7,7 +7,8 @@ import solc from 'solc';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sourcesDir = path.join(here, '..', 'contracts');
-const outDir = process.argv[2] ?? path.join(here, '..', '..', 'target', 'test-artifacts');
+// Default: the committed artifacts (benches read them; the client tests check they match).
+const outDir = process.argv[2] ?? path.join(here, '..', 'contracts', 'artifacts');
 const evmVersion = process.argv[3] ?? 'osaka';
 
 const sources = {};
@@ -20,7 +21,7 @@ const input = {
   settings: {
     optimizer: { enabled: true, runs: 200 },
     evmVersion,
-    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
   },
 };
 const output = JSON.parse(solc.compile(JSON.stringify(input)));
@@ -32,7 +33,13 @@ if (errors.length > 0) {
 fs.mkdirSync(outDir, { recursive: true });
 for (const [file, contracts] of Object.entries(output.contracts)) {
   for (const [name, c] of Object.entries(contracts)) {
-    const artifact = { abi: c.abi, bytecode: '0x' + c.evm.bytecode.object, source: file, solc: solc.version() };
+    const artifact = {
+      abi: c.abi,
+      bytecode: '0x' + c.evm.bytecode.object,
+      deployedBytecode: '0x' + c.evm.deployedBytecode.object,
+      source: file,
+      solc: solc.version(),
+    };
     fs.writeFileSync(path.join(outDir, `${name}.json`), JSON.stringify(artifact, null, 2));
     console.log(`compiled ${name} (${c.evm.bytecode.object.length / 2} bytes) -> ${outDir}`);
   }

@@ -98,4 +98,7 @@ def artifacts():
     """Compiles tests/contracts with solc-js (npm) once per session."""
     out = ROOT / "target" / "test-artifacts"
     subprocess.run(["node", str(Path(__file__).parent / "compile.mjs"), str(out)], check=True)
-    return {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
+    fresh = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
+    committed = {p.stem: json.loads(p.read_text()) for p in (ROOT / "tests" / "contracts" / "artifacts").glob("*.json")}
+    assert fresh == committed, "tests/contracts/artifacts is stale: run `node tests/clients/compile.mjs`"
+    return fresh

@@ -14,6 +14,20 @@ pub struct MemState {
 }
 
 impl MemState {
+    /// Puts a contract with `code` at `address` (nonce 1, as after its creation).
+    pub fn insert_contract(&mut self, address: Address, code: Bytes, balance: U256) {
+        let code_hash = alloy_primitives::keccak256(&code);
+        self.codes.insert(code_hash, code);
+        self.accounts.insert(
+            address,
+            Account {
+                nonce: 1,
+                balance,
+                code_hash,
+            },
+        );
+    }
+
     /// Applies a block's changes, as the database would.
     pub fn apply(&mut self, changes: &StateChanges) {
         for (address, change) in &changes.accounts {

@@ -78,6 +78,11 @@ pub fn tx_env(tx: &RecoveredTx) -> TxEnv {
         chain_id: env.chain_id(),
         access_list: env.access_list().cloned().unwrap_or_default(),
         gas_priority_fee: env.max_priority_fee_per_gas(),
+        blob_hashes: env
+            .blob_versioned_hashes()
+            .map(<[B256]>::to_vec)
+            .unwrap_or_default(),
+        max_fee_per_blob_gas: env.max_fee_per_blob_gas().unwrap_or_default(),
         ..Default::default()
     }
 }

@@ -10,7 +10,7 @@ use crate::{
     primitives::{Account, RecoveredTx},
 };
 use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
-use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, Log, TxKind, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, Log, TxKind, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 
@@ -112,18 +112,8 @@ fn bttc_rules_log_every_transfer_and_the_fee() {
     let mut code = vec![0x60, 0, 0x60, 0, 0x60, 0, 0x60, 0, 0x60, 1, 0x73];
     code.extend_from_slice(target.as_slice());
     code.extend_from_slice(&[0x61, 0xff, 0xff, 0xf1, 0x50, 0x60, 0, 0x60, 0, 0xa0, 0x00]);
-    let code = Bytes::from(code);
     let mut state = funded(&[alice.address()]);
-    let code_hash = keccak256(&code);
-    state.codes.insert(code_hash, code);
-    state.accounts.insert(
-        contract,
-        Account {
-            nonce: 1,
-            balance: U256::from(10),
-            code_hash,
-        },
-    );
+    state.insert_contract(contract, Bytes::from(code), U256::from(10));
 
     let price = spec.min_gas_price;
     let tx = legacy(&spec, &alice, 0, contract, 5, 100_000, price);
@@ -206,15 +196,7 @@ fn bttc_rules_drop_the_transfer_log_of_a_failed_call() {
     // Contract that always reverts: REVERT(0, 0).
     let code = Bytes::from_static(&[0x60, 0, 0x60, 0, 0xfd]);
     let mut state = funded(&[alice.address()]);
-    state.codes.insert(keccak256(&code), code.clone());
-    state.accounts.insert(
-        reverter,
-        Account {
-            nonce: 1,
-            balance: U256::ZERO,
-            code_hash: keccak256(&code),
-        },
-    );
+    state.insert_contract(reverter, code, U256::ZERO);
     let tx = legacy(&spec, &alice, 0, reverter, 5, 50_000, spec.min_gas_price);
     let outcome = SequentialExecutor { spec: spec.clone() }
         .execute_block(&state, &env(&spec, Address::with_last_byte(0x51), 0), &[tx])

@@ -91,16 +91,6 @@ mod tests {
     use alloy_primitives::{Address, KECCAK256_EMPTY};
     use std::collections::BTreeMap;
 
-    fn apply(store: &mut MemTrieStore, update: StateRootUpdate) {
-        for owner in update.wiped_storage {
-            store.wipe(Some(owner));
-        }
-        for (owner, writes) in update.storage_writes {
-            store.apply(Some(owner), writes);
-        }
-        store.apply(None, update.account_writes);
-    }
-
     /// Reference: alloy-trie's `state_root_unhashed` over the whole state.
     fn reference(state: &BTreeMap<Address, (Account, BTreeMap<U256, U256>)>) -> B256 {
         alloy_trie::root::state_root_unhashed(state.iter().map(|(a, (acc, storage))| {
@@ -163,7 +153,7 @@ mod tests {
             }
             let update = update_state_root(&store, &changes).unwrap();
             assert_eq!(update.root, reference(&state), "round {round}");
-            apply(&mut store, update);
+            store.apply_state_update(update);
         }
     }
 }

@@ -398,6 +398,17 @@ impl MemTrieStore {
         }
     }
 
+    /// Applies a state root update: storage wipes first, then storage and account writes.
+    pub fn apply_state_update(&mut self, update: super::state_root::StateRootUpdate) {
+        for owner in update.wiped_storage {
+            self.wipe(Some(owner));
+        }
+        for (owner, writes) in update.storage_writes {
+            self.apply(Some(owner), writes);
+        }
+        self.apply(None, update.account_writes);
+    }
+
     /// Deletes every node of the trie of `owner`.
     pub fn wipe(&mut self, owner: TrieOwner) {
         self.nodes.retain(|(o, _), _| *o != owner);

@@ -12,6 +12,7 @@ use alloy_consensus::TxEnvelope;
 use crossbeam::queue::ArrayQueue;
 
 /// A transaction waiting for its sender, with the caller's context (e.g. a reply handle).
+#[derive(Debug)]
 pub struct Pending<C> {
     pub envelope: TxEnvelope,
     pub context: C,
@@ -76,5 +77,79 @@ impl<C: Send> SenderRecoveryStage<C> {
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{SignableTransaction, TxLegacy};
+    use alloy_primitives::{B256, Signature, TxKind, U256};
+    use alloy_signer::SignerSync;
+    use alloy_signer_local::PrivateKeySigner;
+
+    fn signed(seed: u8, nonce: u64) -> (TxEnvelope, alloy_primitives::Address) {
+        let key = PrivateKeySigner::from_bytes(&B256::with_last_byte(seed)).unwrap();
+        let tx = TxLegacy {
+            chain_id: Some(1337),
+            nonce,
+            gas_limit: 21_000,
+            to: TxKind::Call(Default::default()),
+            ..Default::default()
+        };
+        let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+        (TxEnvelope::from(tx.into_signed(sig)), key.address())
+    }
+
+    #[test]
+    fn batches_come_out_in_input_order_with_senders() {
+        let stage = SenderRecoveryStage::new(1_000, 300);
+        let mut expected = Vec::new();
+        for i in 0..700u64 {
+            let (tx, sender) = signed((i % 50) as u8 + 1, i);
+            stage.push(tx, i).unwrap();
+            expected.push((i, sender));
+        }
+        let mut out = Vec::new();
+        loop {
+            let batch = stage.run_batch();
+            if batch.is_empty() {
+                break;
+            }
+            assert!(batch.len() <= 300);
+            out.extend(batch.into_iter().map(|(tx, ctx)| (ctx, tx.unwrap().sender)));
+        }
+        assert_eq!(out, expected);
+        assert_eq!(stage.queue_depth(), 0);
+    }
+
+    #[test]
+    fn full_queue_hands_the_transaction_back() {
+        let stage = SenderRecoveryStage::new(2, 8);
+        stage.push(signed(1, 0).0, 0).unwrap();
+        stage.push(signed(1, 1).0, 1).unwrap();
+        let refused = stage.push(signed(1, 2).0, 2).unwrap_err();
+        assert_eq!(refused.0.context, 2);
+        assert_eq!(stage.queue_depth(), 2);
+    }
+
+    #[test]
+    fn bad_signatures_are_errors_in_place() {
+        let stage = SenderRecoveryStage::new(8, 8);
+        let (good, sender) = signed(3, 0);
+        let (bad, _) = signed(3, 1);
+        let TxEnvelope::Legacy(signed_tx) = bad else {
+            unreachable!()
+        };
+        let sig = signed_tx.signature();
+        // s above n/2 is refused (EIP-2).
+        let high_s = Signature::new(sig.r(), U256::MAX - sig.s(), sig.v());
+        let bad = TxEnvelope::from(signed_tx.tx().clone().into_signed(high_s));
+        stage.push(good, "good").unwrap();
+        stage.push(bad, "bad").unwrap();
+        let out = stage.run_batch();
+        assert_eq!(out[0].0.as_ref().unwrap().sender, sender);
+        assert_eq!(out[1].0, Err(RecoverError::HighS));
+        assert_eq!(out[1].1, "bad");
     }
 }
