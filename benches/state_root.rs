@@ -1,6 +1,8 @@
 //! state_root::update: the incremental state root after 10,000 changed accounts out of
 //! 1,000,000, against a full rebuild of the same state with alloy-trie's HashBuilder.
 
+mod common;
+
 use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256, keccak256};
 use alloy_trie::{EMPTY_ROOT_HASH, Nibbles, TrieAccount};
 use bttc_engine::{

@@ -13,6 +13,10 @@ use bttc_engine::{
 };
 use rayon::prelude::*;
 
+/// The node binary's allocator, so that benches measure what the node runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub const GWEI: u128 = 1_000_000_000;
 
 pub fn signers(count: usize) -> Vec<PrivateKeySigner> {

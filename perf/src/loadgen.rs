@@ -200,37 +200,39 @@ async fn main() -> eyre::Result<()> {
         .collect();
     let total = (args.rate * args.duration) as usize;
     let per_sender = total.div_ceil(args.senders) as u64;
-    let mut setup = Vec::new();
-    for s in &senders {
-        let gas_money = U256::from(per_sender as u128 * u128::from(TRANSFER_GAS) * 100 * GWEI);
-        setup.push(sign(
-            &funder,
-            chain_id,
-            nonce,
-            TxKind::Call(s.address()),
-            gas_money,
-            Bytes::new(),
-            21_000,
-        ));
-        setup.push(sign(
-            &funder,
-            chain_id,
-            nonce + 1,
-            TxKind::Call(token),
-            U256::ZERO,
-            transfer_calldata(s.address(), 1_000_000),
-            TRANSFER_GAS,
-        ));
-        nonce += 2;
-    }
-    for chunk in setup.chunks(args.batch) {
-        let (_, refused, first) = send_batch(&rpc, chunk).await?;
-        if refused > 0 {
-            bail!("setup transactions refused: {first:?}");
+    // The pool holds at most 2,048 transactions per sender: fund in rounds that fit.
+    for group in senders.chunks(500) {
+        let mut setup = Vec::new();
+        for s in group {
+            let gas_money = U256::from(per_sender as u128 * u128::from(TRANSFER_GAS) * 100 * GWEI);
+            setup.push(sign(
+                &funder,
+                chain_id,
+                nonce,
+                TxKind::Call(s.address()),
+                gas_money,
+                Bytes::new(),
+                21_000,
+            ));
+            setup.push(sign(
+                &funder,
+                chain_id,
+                nonce + 1,
+                TxKind::Call(token),
+                U256::ZERO,
+                transfer_calldata(s.address(), 1_000_000),
+                TRANSFER_GAS,
+            ));
+            nonce += 2;
         }
+        for chunk in setup.chunks(args.batch) {
+            let (_, refused, first) = send_batch(&rpc, chunk).await?;
+            if refused > 0 {
+                bail!("setup transactions refused: {first:?}");
+            }
+        }
+        wait_receipt(&rpc, keccak256(setup.last().expect("group not empty"))).await?;
     }
-    let last = alloy_primitives::keccak256(setup.last().expect("senders > 0"));
-    wait_receipt(&rpc, last).await?;
     println!("funded {} senders", args.senders);
 
     // Sign the whole load up front, round-robin over senders so that nonces stay in order.

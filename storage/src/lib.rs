@@ -7,13 +7,13 @@ pub mod codec;
 use alloy_consensus::Header;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::{Decodable, Encodable};
-use alloy_trie::Nibbles;
+use alloy_trie::{Nibbles, nodes::TrieNode};
 use bttc_engine::{
     chain::BlockReader,
     exec::{StateChanges, StateError, StateReader},
     merkle::{
         state_root::StateRootUpdate,
-        trie::{TrieError, TrieOwner, TrieReader},
+        trie::{TrieError, TrieOwner, TrieReader, decode_node},
     },
     primitives::{Account, BlockNumber, RecoveredTx, StoredReceipt},
 };
@@ -502,5 +502,23 @@ impl TrieReader for ReadView<'_> {
             Ok(v.to_vec())
         })
         .map_err(|e| TrieError::Read(e.to_string()))
+    }
+
+    /// Decodes straight from the memory map (read-only transactions lend their pages).
+    fn decoded_trie_node(
+        &self,
+        owner: TrieOwner,
+        path: &Nibbles,
+    ) -> Result<Option<TrieNode>, TrieError> {
+        let read = |e: libmdbx::Error| TrieError::Read(e.to_string());
+        let table = self
+            .txn
+            .open_table(Some(tables::TRIE_NODES))
+            .map_err(read)?;
+        let value: Option<Cow<'_, [u8]>> = self
+            .txn
+            .get(&table, codec::trie_key(owner, path))
+            .map_err(read)?;
+        value.map(|rlp| decode_node(owner, path, &rlp)).transpose()
     }
 }

@@ -6,6 +6,7 @@
 //! The store holds exactly the nodes reachable from the root; updates return the node writes and
 //! deletions that keep it so.
 
+use alloy_primitives::map::HashMap;
 use alloy_primitives::{B256, keccak256};
 use alloy_rlp::{Decodable, Encodable};
 use alloy_trie::{
@@ -13,7 +14,6 @@ use alloy_trie::{
     nodes::{BranchNode, ExtensionNode, LeafNode, RlpNode, TrieNode},
 };
 use rayon::prelude::*;
-use std::collections::HashMap;
 
 /// Which trie a node belongs to: the account trie, or the storage trie of one hashed address.
 pub type TrieOwner = Option<B256>;
@@ -37,6 +37,31 @@ pub enum TrieError {
 pub trait TrieReader: Sync {
     /// The RLP of the node at `path` in the trie of `owner`, if one is stored.
     fn trie_node(&self, owner: TrieOwner, path: &Nibbles) -> Result<Option<Vec<u8>>, TrieError>;
+
+    /// The decoded node at `path`. Stores that can lend their bytes decode them in place
+    /// instead of copying them out first.
+    fn decoded_trie_node(
+        &self,
+        owner: TrieOwner,
+        path: &Nibbles,
+    ) -> Result<Option<TrieNode>, TrieError> {
+        self.trie_node(owner, path)?
+            .map(|rlp| decode_node(owner, path, &rlp))
+            .transpose()
+    }
+}
+
+/// Decodes a stored node, naming where it was found if it is corrupt.
+pub fn decode_node(
+    owner: TrieOwner,
+    path: &Nibbles,
+    mut rlp: &[u8],
+) -> Result<TrieNode, TrieError> {
+    TrieNode::decode(&mut rlp).map_err(|source| TrieError::Decode {
+        owner,
+        path: *path,
+        source,
+    })
 }
 
 /// Node writes (`Some`) and deletions (`None`) of one trie, by path; one final entry per path.
@@ -61,11 +86,13 @@ pub fn update_trie<R: TrieReader>(
         changes.windows(2).all(|w| w[0].0 < w[1].0),
         "changes sorted and unique"
     );
+    // About three nodes are rewritten per changed key below the shared upper levels.
+    let writes = NodeWrites::with_capacity_and_hasher(changes.len() * 3 + 16, Default::default());
     let mut updater = Updater {
         reader,
         owner,
         wiped,
-        writes: NodeWrites::new(),
+        writes,
     };
     let root = updater.load(&Nibbles::new())?;
     updater.update(Nibbles::new(), root, changes)?;
@@ -102,15 +129,16 @@ impl<R: TrieReader> Updater<'_, R> {
     }
 
     fn load(&self, path: &Nibbles) -> Result<Option<TrieNode>, TrieError> {
-        let Some(rlp) = self.load_raw(path)? else {
+        if let Some(w) = self.writes.get(path) {
+            return w
+                .as_deref()
+                .map(|rlp| decode_node(self.owner, path, rlp))
+                .transpose();
+        }
+        if self.wiped {
             return Ok(None);
-        };
-        let node = TrieNode::decode(&mut rlp.as_slice()).map_err(|source| TrieError::Decode {
-            owner: self.owner,
-            path: *path,
-            source,
-        })?;
-        Ok(Some(node))
+        }
+        self.reader.decoded_trie_node(self.owner, path)
     }
 
     fn write(&mut self, path: Nibbles, node: TrieNode) -> Built {
@@ -251,8 +279,8 @@ impl<R: TrieReader> Updater<'_, R> {
             groups.push((nibble, &rest[..len]));
             rest = &rest[len..];
         }
-        // Children updated here, kept so a collapse need not read them back.
-        let mut updated: [Built; 16] = Default::default();
+        // Children updated here that still exist, kept so a collapse need not read them back.
+        let mut updated: Vec<(u8, TrieNode)> = Vec::with_capacity(groups.len());
         if depth == 0 && changes.len() >= PARALLEL_CHANGES_MIN {
             let results: Vec<Result<(u8, Built, NodeWrites), TrieError>> = groups
                 .par_iter()
@@ -261,7 +289,10 @@ impl<R: TrieReader> Updater<'_, R> {
                         reader: self.reader,
                         owner: self.owner,
                         wiped: self.wiped,
-                        writes: NodeWrites::new(),
+                        writes: NodeWrites::with_capacity_and_hasher(
+                            group.len() * 3 + 16,
+                            Default::default(),
+                        ),
                     };
                     let child_path = child_path(&path, nibble);
                     let child = if children[nibble as usize].is_some() {
@@ -276,8 +307,10 @@ impl<R: TrieReader> Updater<'_, R> {
             for result in results {
                 let (nibble, built, writes) = result?;
                 self.writes.extend(writes);
-                children[nibble as usize] = built.as_ref().map(|(_, r)| r.clone());
-                updated[nibble as usize] = built;
+                children[nibble as usize] = built.map(|(node, r)| {
+                    updated.push((nibble, node));
+                    r
+                });
             }
         } else {
             for (nibble, group) in groups {
@@ -288,8 +321,10 @@ impl<R: TrieReader> Updater<'_, R> {
                     None
                 };
                 let built = self.update(child_path, child, group)?;
-                children[nibble as usize] = built.as_ref().map(|(_, r)| r.clone());
-                updated[nibble as usize] = built;
+                children[nibble as usize] = built.map(|(node, r)| {
+                    updated.push((nibble, node));
+                    r
+                });
             }
         }
 
@@ -301,8 +336,8 @@ impl<R: TrieReader> Updater<'_, R> {
                 // One child left: the branch collapses into it.
                 let only = only as u8;
                 let child_path = child_path(&path, only);
-                let child = match updated[only as usize].take() {
-                    Some((node, _)) => node,
+                let child = match updated.into_iter().find(|(n, _)| *n == only) {
+                    Some((_, node)) => node,
                     None => self.load(&child_path)?.ok_or_else(|| {
                         TrieError::Read(format!("missing trie node at {child_path:?}"))
                     })?,
@@ -383,18 +418,39 @@ pub fn full_root<'a>(entries: impl IntoIterator<Item = (Nibbles, &'a [u8])>) -> 
 }
 
 /// An in-memory trie node store: for tests, benches, and state kept without a database.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MemTrieStore {
-    nodes: HashMap<(TrieOwner, Nibbles), Vec<u8>>,
+    accounts: HashMap<Nibbles, Vec<u8>>,
+    storages: HashMap<B256, HashMap<Nibbles, Vec<u8>>>,
 }
 
 impl MemTrieStore {
+    fn trie_mut(&mut self, owner: TrieOwner) -> &mut HashMap<Nibbles, Vec<u8>> {
+        match owner {
+            None => &mut self.accounts,
+            Some(o) => self.storages.entry(o).or_default(),
+        }
+    }
+
+    fn trie(&self, owner: TrieOwner) -> Option<&HashMap<Nibbles, Vec<u8>>> {
+        match owner {
+            None => Some(&self.accounts),
+            Some(o) => self.storages.get(&o),
+        }
+    }
+
     pub fn apply(&mut self, owner: TrieOwner, writes: NodeWrites) {
+        let trie = self.trie_mut(owner);
         for (path, node) in writes {
             match node {
-                Some(rlp) => self.nodes.insert((owner, path), rlp),
-                None => self.nodes.remove(&(owner, path)),
+                Some(rlp) => trie.insert(path, rlp),
+                None => trie.remove(&path),
             };
+        }
+        if let Some(o) = owner
+            && self.storages.get(&o).is_some_and(HashMap::is_empty)
+        {
+            self.storages.remove(&o);
         }
     }
 
@@ -411,21 +467,37 @@ impl MemTrieStore {
 
     /// Deletes every node of the trie of `owner`.
     pub fn wipe(&mut self, owner: TrieOwner) {
-        self.nodes.retain(|(o, _), _| *o != owner);
+        match owner {
+            None => self.accounts.clear(),
+            Some(o) => {
+                self.storages.remove(&o);
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.accounts.len() + self.storages.values().map(HashMap::len).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.len() == 0
     }
 }
 
 impl TrieReader for MemTrieStore {
     fn trie_node(&self, owner: TrieOwner, path: &Nibbles) -> Result<Option<Vec<u8>>, TrieError> {
-        Ok(self.nodes.get(&(owner, *path)).cloned())
+        Ok(self.trie(owner).and_then(|t| t.get(path)).cloned())
+    }
+
+    fn decoded_trie_node(
+        &self,
+        owner: TrieOwner,
+        path: &Nibbles,
+    ) -> Result<Option<TrieNode>, TrieError> {
+        self.trie(owner)
+            .and_then(|t| t.get(path))
+            .map(|rlp| decode_node(owner, path, rlp))
+            .transpose()
     }
 }
 
@@ -477,10 +549,7 @@ mod tests {
             let (fresh_root, writes) = update_trie(&fresh, None, false, &all).unwrap();
             fresh.apply(None, writes);
             assert_eq!(fresh_root, expected);
-            assert_eq!(
-                store.nodes, fresh.nodes,
-                "store holds exactly the reachable nodes"
-            );
+            assert_eq!(store, fresh, "store holds exactly the reachable nodes");
         }
     }
 
