@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end load: a release dev node (2 s blocks, durable commits) on loopback, and loadgen
 # sending signed ERC-20 transfers over JSON-RPC for DURATION seconds at RATE tx/s.
-# Usage: perf/run-erc20-load.sh [RATE] [DURATION]   (defaults 5000 60)
+# Usage: [SENDERS=N] perf/run-erc20-load.sh [RATE] [DURATION]   (defaults 5000 60, 2000 senders)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -21,6 +21,6 @@ for _ in $(seq 100); do
 done
 OUT="perf/reports/erc20-load-$(date -u +%Y%m%dT%H%M%SZ).json"
 target/release/loadgen --rpc "http://127.0.0.1:$PORT" --rate "$RATE" --duration "$DURATION" \
-  --node-pid "$NODE" --out "$OUT"
+  --senders "${SENDERS:-2000}" --node-pid "$NODE" --out "$OUT"
 echo "node log: last blocks"
 grep "committed block" "$DATADIR/node.log" | tail -5 | sed 's/\x1b\[[0-9;]*m//g'

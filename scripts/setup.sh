@@ -3,8 +3,9 @@
 set -euo pipefail
 
 need_apt=()
-# mdbx-sys generates its bindings with bindgen, which needs libclang.
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+# mdbx-sys generates its bindings with bindgen, which needs libclang (libclang.so, not only
+# libclang-cpp, which some images carry).
+if ! compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null && ! dpkg -s libclang-dev >/dev/null 2>&1; then
   need_apt+=(libclang-dev)
 fi
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)

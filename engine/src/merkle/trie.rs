@@ -149,6 +149,34 @@ impl<R: TrieReader> Updater<'_, R> {
         Some((node, reference))
     }
 
+    /// Writes a branch straight from its children, without building an alloy `BranchNode`.
+    /// The node handed back is a stand-in: callers only look inside leaves and extensions.
+    fn write_branch(&mut self, path: Nibbles, children: &[Option<RlpNode>; 16]) -> Built {
+        // Each child is already an RLP item (an inline node or a 32-byte hash); an empty
+        // child and the empty value are 0x80, as in alloy-trie's branch encoding.
+        let payload: usize = children
+            .iter()
+            .map(|c| c.as_ref().map_or(1, |c| c.len()))
+            .sum::<usize>()
+            + 1;
+        let mut rlp = Vec::with_capacity(payload + 3);
+        alloy_rlp::Header {
+            list: true,
+            payload_length: payload,
+        }
+        .encode(&mut rlp);
+        for child in children {
+            match child {
+                Some(c) => rlp.extend_from_slice(c),
+                None => rlp.push(alloy_rlp::EMPTY_STRING_CODE),
+            }
+        }
+        rlp.push(alloy_rlp::EMPTY_STRING_CODE);
+        let reference = RlpNode::from_rlp(&rlp);
+        self.writes.insert(path, Some(rlp));
+        Some((TrieNode::Branch(BranchNode::default()), reference))
+    }
+
     fn delete(&mut self, path: Nibbles) -> Built {
         self.writes.insert(path, None);
         None
@@ -167,8 +195,16 @@ impl<R: TrieReader> Updater<'_, R> {
                 let entries: Vec<(Nibbles, &[u8])> = inserts(changes).collect();
                 Ok(self.build(path, &entries))
             }
-            Some(TrieNode::Leaf(leaf)) => {
+            Some(TrieNode::Leaf(mut leaf)) => {
                 let existing = path.join(&leaf.key);
+                // The common case: one key's value changes in place.
+                if let [(key, Some(value))] = changes
+                    && *key == existing
+                {
+                    leaf.value.clear();
+                    leaf.value.extend_from_slice(value);
+                    return Ok(self.write(path, TrieNode::Leaf(leaf)));
+                }
                 let mut entries: Vec<(Nibbles, &[u8])> = inserts(changes).collect();
                 if changes.binary_search_by(|(k, _)| k.cmp(&existing)).is_err() {
                     let at = entries.partition_point(|(k, _)| *k < existing);
@@ -279,8 +315,6 @@ impl<R: TrieReader> Updater<'_, R> {
             groups.push((nibble, &rest[..len]));
             rest = &rest[len..];
         }
-        // Children updated here that still exist, kept so a collapse need not read them back.
-        let mut updated: Vec<(u8, TrieNode)> = Vec::with_capacity(groups.len());
         if depth == 0 && changes.len() >= PARALLEL_CHANGES_MIN {
             let results: Vec<Result<(u8, Built, NodeWrites), TrieError>> = groups
                 .par_iter()
@@ -307,10 +341,7 @@ impl<R: TrieReader> Updater<'_, R> {
             for result in results {
                 let (nibble, built, writes) = result?;
                 self.writes.extend(writes);
-                children[nibble as usize] = built.map(|(node, r)| {
-                    updated.push((nibble, node));
-                    r
-                });
+                children[nibble as usize] = built.map(|(_, r)| r);
             }
         } else {
             for (nibble, group) in groups {
@@ -321,10 +352,7 @@ impl<R: TrieReader> Updater<'_, R> {
                     None
                 };
                 let built = self.update(child_path, child, group)?;
-                children[nibble as usize] = built.map(|(node, r)| {
-                    updated.push((nibble, node));
-                    r
-                });
+                children[nibble as usize] = built.map(|(_, r)| r);
             }
         }
 
@@ -336,27 +364,15 @@ impl<R: TrieReader> Updater<'_, R> {
                 // One child left: the branch collapses into it.
                 let only = only as u8;
                 let child_path = child_path(&path, only);
-                let child = match updated.into_iter().find(|(n, _)| *n == only) {
-                    Some((_, node)) => node,
-                    None => self.load(&child_path)?.ok_or_else(|| {
-                        TrieError::Read(format!("missing trie node at {child_path:?}"))
-                    })?,
-                };
+                // Rare: read the survivor back (from this update's writes if it changed).
+                let child = self.load(&child_path)?.ok_or_else(|| {
+                    TrieError::Read(format!("missing trie node at {child_path:?}"))
+                })?;
                 let key = Nibbles::from_nibbles_unchecked([only]);
                 let reference = children[only as usize].take().expect("present");
                 Ok(self.finish_extension(path, key, Some((child, reference))))
             }
-            _ => {
-                let mut state_mask = TrieMask::default();
-                let mut stack = Vec::with_capacity(16);
-                for (nibble, child) in children.into_iter().enumerate() {
-                    if let Some(child) = child {
-                        state_mask.set_bit(nibble as u8);
-                        stack.push(child);
-                    }
-                }
-                Ok(self.write(path, TrieNode::Branch(BranchNode::new(stack, state_mask))))
-            }
+            _ => Ok(self.write_branch(path, &children)),
         }
     }
 
@@ -376,8 +392,7 @@ impl<R: TrieReader> Updater<'_, R> {
                     return self.finish_extension(path, key, child);
                 }
                 let depth = path.len();
-                let mut state_mask = TrieMask::default();
-                let mut stack = Vec::with_capacity(16);
+                let mut children: [Option<RlpNode>; 16] = Default::default();
                 let mut rest = entries;
                 while let Some((key, _)) = rest.first() {
                     let nibble = key.get_unchecked(depth);
@@ -385,11 +400,10 @@ impl<R: TrieReader> Updater<'_, R> {
                     let (_, reference) = self
                         .build(child_path(&path, nibble), &rest[..len])
                         .expect("non-empty");
-                    state_mask.set_bit(nibble);
-                    stack.push(reference);
+                    children[nibble as usize] = Some(reference);
                     rest = &rest[len..];
                 }
-                self.write(path, TrieNode::Branch(BranchNode::new(stack, state_mask)))
+                self.write_branch(path, &children)
             }
         }
     }
