@@ -283,16 +283,23 @@ impl ChainDb {
         for owner in &update.wiped_storage {
             delete_prefix(&txn, &nodes, &codec::trie_owner_prefix(owner))?;
         }
+        // Node writes come out of hash maps in no order; written in key order, neighbouring
+        // nodes land on the same pages and the B-tree is walked once.
         let storage_writes = update.storage_writes.iter().map(|(o, w)| (Some(*o), w));
-        for (owner, writes) in storage_writes.chain(std::iter::once((None, &update.account_writes)))
-        {
-            for (path, node) in writes {
-                let key = codec::trie_key(owner, path);
-                match node {
-                    Some(rlp) => txn.put(&nodes, key, rlp, WriteFlags::UPSERT)?,
-                    None => {
-                        txn.del(&nodes, key, None)?;
-                    }
+        let mut node_writes: Vec<(Vec<u8>, Option<&Vec<u8>>)> = storage_writes
+            .chain(std::iter::once((None, &update.account_writes)))
+            .flat_map(|(owner, writes)| {
+                writes
+                    .iter()
+                    .map(move |(path, node)| (codec::trie_key(owner, path), node.as_ref()))
+            })
+            .collect();
+        node_writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, node) in node_writes {
+            match node {
+                Some(rlp) => txn.put(&nodes, key, rlp, WriteFlags::UPSERT)?,
+                None => {
+                    txn.del(&nodes, key, None)?;
                 }
             }
         }

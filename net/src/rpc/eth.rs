@@ -25,6 +25,9 @@ pub const LOGS_BLOCK_RANGE_MAX: u64 = 10_000;
 pub const LOGS_RESULT_MAX: usize = 10_000;
 /// Most blocks one `eth_feeHistory` query may cover.
 pub const FEE_HISTORY_BLOCKS_MAX: u64 = 1_024;
+/// Most gas one `eth_call` or `eth_estimateGas` may use (geth's default RPC gas cap), so that
+/// a caller cannot make the node run a billion-gas call.
+pub const RPC_GAS_CAP: u64 = 50_000_000;
 /// The priority fee suggested to wallets.
 pub const SUGGESTED_TIP: u128 = 1_000_000_000;
 
@@ -253,7 +256,7 @@ impl<B: RpcBackend> EthRpc<B> {
                 Some(TxKind::Call(to)) => Some(to),
                 _ => None,
             },
-            gas: request.gas,
+            gas: Some(request.gas.unwrap_or(RPC_GAS_CAP).min(RPC_GAS_CAP)),
             gas_price: request.gas_price.or(request.max_fee_per_gas),
             value: request.value.unwrap_or_default(),
             input,
