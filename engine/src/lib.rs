@@ -5,6 +5,7 @@
 
 pub mod chain;
 pub mod crypto;
+pub mod delivery;
 pub mod exec;
 pub mod merkle;
 pub mod pipeline;

@@ -1,0 +1,621 @@
+//! Tendermint consensus for one height at a time, as a pure state machine.
+//!
+//! Follows Algorithm 1 of "The latest gossip on BFT consensus" (Buchman, Kwon, Milosevic,
+//! 2018); comments name its lines (L22 is line 22). Inputs are messages, expired timeouts and
+//! the value to propose; outputs are messages to broadcast, timeouts to schedule, decisions and
+//! evidence. No clock, no network, no signatures here: the driver signs what it broadcasts and
+//! checks signatures before handing messages in.
+
+use super::validators::ValidatorSet;
+use alloy_primitives::{Address, B256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A Delivery chain height (not to be confused with a BTTC block number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct DeliveryHeight(pub u64);
+
+pub type Round = u32;
+/// Identifier of a proposed value (the block hash).
+pub type ValueId = B256;
+
+/// Highest round a message may name; beyond it the message is refused (bounds memory).
+pub const ROUND_MAX: Round = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    Propose,
+    Prevote,
+    Precommit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VoteKind {
+    Prevote,
+    Precommit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Proposal {
+    pub height: DeliveryHeight,
+    pub round: Round,
+    pub value: ValueId,
+    /// The round in which the proposer saw the value get a prevote quorum (-1 in the paper).
+    pub valid_round: Option<Round>,
+    pub proposer: Address,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Vote {
+    pub kind: VoteKind,
+    pub height: DeliveryHeight,
+    pub round: Round,
+    /// `None` is a vote for nil.
+    pub value: Option<ValueId>,
+    pub validator: Address,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Proposal(Proposal),
+    Vote(Vote),
+}
+
+/// A timeout the driver must fire back (as [`Input::Timeout`]) after `duration_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timeout {
+    pub step: Step,
+    pub height: DeliveryHeight,
+    pub round: Round,
+}
+
+/// Timeouts grow linearly with the round so that a slow network eventually keeps up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutConfig {
+    pub propose_ms: u64,
+    pub prevote_ms: u64,
+    pub precommit_ms: u64,
+    pub delta_ms: u64,
+}
+
+impl Default for TimeoutConfig {
+    /// Tendermint's defaults (spec §6.4: propose 3 s), with prevote/precommit at 1 s.
+    fn default() -> Self {
+        Self {
+            propose_ms: 3_000,
+            prevote_ms: 1_000,
+            precommit_ms: 1_000,
+            delta_ms: 500,
+        }
+    }
+}
+
+impl TimeoutConfig {
+    pub fn duration_ms(&self, step: Step, round: Round) -> u64 {
+        let base = match step {
+            Step::Propose => self.propose_ms,
+            Step::Prevote => self.prevote_ms,
+            Step::Precommit => self.precommit_ms,
+        };
+        base + self.delta_ms * u64::from(round)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Message(Message),
+    Timeout(Timeout),
+    /// The value this validator proposes, answering [`Output::RequestValue`].
+    ProposeValue {
+        height: DeliveryHeight,
+        round: Round,
+        value: ValueId,
+    },
+}
+
+/// A decided height with the precommits that prove it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub height: DeliveryHeight,
+    pub round: Round,
+    pub value: ValueId,
+    pub precommits: Vec<Vote>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Broadcast(Message),
+    ScheduleTimeout {
+        timeout: Timeout,
+        duration_ms: u64,
+    },
+    /// This validator proposes at (height, round): the driver answers with a value.
+    RequestValue {
+        height: DeliveryHeight,
+        round: Round,
+    },
+    Decide(Decision),
+    /// A validator signed two different votes for the same height, round and kind.
+    Evidence {
+        first: Vote,
+        second: Vote,
+    },
+}
+
+/// Why a message was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("sender {0} is not a validator")]
+    NotValidator(Address),
+    #[error("proposal for round {round} from {from}, whose proposer is {expected}")]
+    WrongProposer {
+        round: Round,
+        from: Address,
+        expected: Address,
+    },
+    #[error("round {0} is beyond the bound {ROUND_MAX}")]
+    RoundTooHigh(Round),
+    #[error("message for height {got:?}, this machine is at {current:?}")]
+    OtherHeight {
+        got: DeliveryHeight,
+        current: DeliveryHeight,
+    },
+}
+
+/// Messages of one round.
+#[derive(Debug, Default, Clone)]
+struct RoundState {
+    proposal: Option<Proposal>,
+    prevotes: BTreeMap<Address, Option<ValueId>>,
+    precommits: BTreeMap<Address, Option<ValueId>>,
+    prevote_timeout_scheduled: bool,
+    precommit_timeout_scheduled: bool,
+    /// L36 "for the first time".
+    valid_value_updated: bool,
+}
+
+/// One validator's consensus state for the current height.
+#[derive(Debug, Clone)]
+pub struct Tendermint {
+    me: Address,
+    validators: ValidatorSet,
+    timeouts: TimeoutConfig,
+    height: DeliveryHeight,
+    round: Round,
+    step: Step,
+    locked: Option<(ValueId, Round)>,
+    valid: Option<(ValueId, Round)>,
+    rounds: BTreeMap<Round, RoundState>,
+    /// Precommits as received, for decisions' proofs (keyed by round, then validator).
+    decided: bool,
+    outputs: Vec<Output>,
+    evidence_seen: BTreeSet<(Address, VoteKind, Round)>,
+}
+
+impl Tendermint {
+    /// The state machine at `height`; call [`Tendermint::start`] to begin round 0.
+    pub fn new(
+        me: Address,
+        validators: ValidatorSet,
+        height: DeliveryHeight,
+        timeouts: TimeoutConfig,
+    ) -> Self {
+        Self {
+            me,
+            validators,
+            timeouts,
+            height,
+            round: 0,
+            step: Step::Propose,
+            locked: None,
+            valid: None,
+            rounds: BTreeMap::new(),
+            decided: false,
+            outputs: Vec::new(),
+            evidence_seen: BTreeSet::new(),
+        }
+    }
+
+    pub fn height(&self) -> DeliveryHeight {
+        self.height
+    }
+
+    pub fn round(&self) -> Round {
+        self.round
+    }
+
+    pub fn step(&self) -> Step {
+        self.step
+    }
+
+    pub fn validators(&self) -> &ValidatorSet {
+        &self.validators
+    }
+
+    /// L10: begin round 0 of the height.
+    pub fn start(&mut self) -> Vec<Output> {
+        self.start_round(0);
+        self.settle();
+        std::mem::take(&mut self.outputs)
+    }
+
+    /// Moves to the next height with its validator set (after a decision).
+    pub fn next_height(&mut self, validators: ValidatorSet) -> Vec<Output> {
+        let height = DeliveryHeight(self.height.0 + 1);
+        *self = Self::new(self.me, validators, height, self.timeouts);
+        self.start()
+    }
+
+    /// Handles one input; returns what the driver must do. A refused message changes nothing.
+    pub fn handle(&mut self, input: Input) -> Result<Vec<Output>, Refusal> {
+        match input {
+            Input::Message(m) => self.receive(m)?,
+            Input::Timeout(t) => self.on_timeout(t),
+            Input::ProposeValue {
+                height,
+                round,
+                value,
+            } => {
+                if height == self.height
+                    && round == self.round
+                    && self.step == Step::Propose
+                    && self.validators.proposer_for_round(round) == self.me
+                    && self.rounds.get(&round).is_none_or(|r| r.proposal.is_none())
+                {
+                    // L16-L19: propose the valid value if there is one, else the new value.
+                    let (value, valid_round) = match self.valid {
+                        Some((v, r)) => (v, Some(r)),
+                        None => (value, None),
+                    };
+                    let proposal = Proposal {
+                        height,
+                        round,
+                        value,
+                        valid_round,
+                        proposer: self.me,
+                    };
+                    self.broadcast(Message::Proposal(proposal));
+                }
+            }
+        }
+        self.settle();
+        Ok(std::mem::take(&mut self.outputs))
+    }
+
+    fn receive(&mut self, message: Message) -> Result<(), Refusal> {
+        let (height, round, from) = match &message {
+            Message::Proposal(p) => (p.height, p.round, p.proposer),
+            Message::Vote(v) => (v.height, v.round, v.validator),
+        };
+        if height != self.height {
+            return Err(Refusal::OtherHeight {
+                got: height,
+                current: self.height,
+            });
+        }
+        if round > ROUND_MAX {
+            return Err(Refusal::RoundTooHigh(round));
+        }
+        if !self.validators.contains(&from) {
+            return Err(Refusal::NotValidator(from));
+        }
+        match message {
+            Message::Proposal(p) => {
+                let expected = self.validators.proposer_for_round(p.round);
+                if p.proposer != expected {
+                    return Err(Refusal::WrongProposer {
+                        round: p.round,
+                        from: p.proposer,
+                        expected,
+                    });
+                }
+                let slot = &mut self.rounds.entry(p.round).or_default().proposal;
+                // The first proposal of a round counts; a different second one is equivocation
+                // by the proposer, ignored here (votes carry the evidence that matters).
+                if slot.is_none() {
+                    *slot = Some(p);
+                }
+            }
+            Message::Vote(v) => self.record_vote(v),
+        }
+        Ok(())
+    }
+
+    fn record_vote(&mut self, vote: Vote) {
+        let round = self.rounds.entry(vote.round).or_default();
+        let votes = match vote.kind {
+            VoteKind::Prevote => &mut round.prevotes,
+            VoteKind::Precommit => &mut round.precommits,
+        };
+        match votes.get(&vote.validator) {
+            None => {
+                votes.insert(vote.validator, vote.value);
+            }
+            Some(first) if *first != vote.value => {
+                if self
+                    .evidence_seen
+                    .insert((vote.validator, vote.kind, vote.round))
+                {
+                    let first = Vote {
+                        value: *first,
+                        ..vote
+                    };
+                    self.outputs.push(Output::Evidence {
+                        first,
+                        second: vote,
+                    });
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn broadcast(&mut self, message: Message) {
+        match &message {
+            Message::Proposal(p) => {
+                self.rounds
+                    .entry(p.round)
+                    .or_default()
+                    .proposal
+                    .get_or_insert(*p);
+            }
+            Message::Vote(v) => self.record_vote(*v),
+        }
+        self.outputs.push(Output::Broadcast(message));
+    }
+
+    fn vote(&mut self, kind: VoteKind, value: Option<ValueId>) {
+        let vote = Vote {
+            kind,
+            height: self.height,
+            round: self.round,
+            value,
+            validator: self.me,
+        };
+        self.broadcast(Message::Vote(vote));
+    }
+
+    fn schedule(&mut self, step: Step, round: Round) {
+        let timeout = Timeout {
+            step,
+            height: self.height,
+            round,
+        };
+        self.outputs.push(Output::ScheduleTimeout {
+            timeout,
+            duration_ms: self.timeouts.duration_ms(step, round),
+        });
+    }
+
+    /// L11-L21.
+    fn start_round(&mut self, round: Round) {
+        self.round = round;
+        self.step = Step::Propose;
+        if self.validators.proposer_for_round(round) == self.me {
+            match self.valid {
+                Some((value, valid_round)) => {
+                    let proposal = Proposal {
+                        height: self.height,
+                        round,
+                        value,
+                        valid_round: Some(valid_round),
+                        proposer: self.me,
+                    };
+                    self.broadcast(Message::Proposal(proposal));
+                }
+                None => self.outputs.push(Output::RequestValue {
+                    height: self.height,
+                    round,
+                }),
+            }
+        }
+        // The paper schedules this only for non-proposers; a proposer whose value never
+        // arrives must move on too.
+        self.schedule(Step::Propose, round);
+    }
+
+    /// L57, L61, L65.
+    fn on_timeout(&mut self, t: Timeout) {
+        if t.height != self.height || t.round != self.round || self.decided {
+            return;
+        }
+        match t.step {
+            Step::Propose if self.step == Step::Propose => {
+                self.vote(VoteKind::Prevote, None);
+                self.step = Step::Prevote;
+            }
+            Step::Prevote if self.step == Step::Prevote => {
+                self.vote(VoteKind::Precommit, None);
+                self.step = Step::Precommit;
+            }
+            Step::Precommit => self.start_round(t.round + 1),
+            _ => {}
+        }
+    }
+
+    fn power(&self, voters: impl Iterator<Item = Address>) -> i64 {
+        voters.map(|a| self.validators.power_of(&a)).sum()
+    }
+
+    /// Power of the votes of `kind` in `round` for exactly `value` (`None`: nil).
+    fn votes_for(&self, round: Round, kind: VoteKind, value: Option<ValueId>) -> i64 {
+        let Some(r) = self.rounds.get(&round) else {
+            return 0;
+        };
+        let votes = match kind {
+            VoteKind::Prevote => &r.prevotes,
+            VoteKind::Precommit => &r.precommits,
+        };
+        self.power(votes.iter().filter(|(_, v)| **v == value).map(|(a, _)| *a))
+    }
+
+    fn votes_any(&self, round: Round, kind: VoteKind) -> i64 {
+        let Some(r) = self.rounds.get(&round) else {
+            return 0;
+        };
+        let votes = match kind {
+            VoteKind::Prevote => &r.prevotes,
+            VoteKind::Precommit => &r.precommits,
+        };
+        self.power(votes.keys().copied())
+    }
+
+    /// Applies every rule whose condition holds until none does.
+    fn settle(&mut self) {
+        while !self.decided && self.apply_one_rule() {}
+    }
+
+    /// Tries the rules in turn; returns whether one fired.
+    fn apply_one_rule(&mut self) -> bool {
+        let quorum = self.validators.quorum_power();
+        let round = self.round;
+
+        // L49: a precommit quorum for a proposed value decides, in any round.
+        let decided = self.rounds.iter().find_map(|(r, state)| {
+            let p = state.proposal?;
+            (self.votes_for(*r, VoteKind::Precommit, Some(p.value)) >= quorum)
+                .then_some((*r, p.value))
+        });
+        if let Some((r, value)) = decided {
+            let precommits = self.rounds[&r]
+                .precommits
+                .iter()
+                .filter(|(_, v)| **v == Some(value))
+                .map(|(a, v)| Vote {
+                    kind: VoteKind::Precommit,
+                    height: self.height,
+                    round: r,
+                    value: *v,
+                    validator: *a,
+                })
+                .collect();
+            self.decided = true;
+            self.outputs.push(Output::Decide(Decision {
+                height: self.height,
+                round: r,
+                value,
+                precommits,
+            }));
+            return true;
+        }
+
+        // L55: messages from more than a third of the power in a higher round: skip to it.
+        let skip_to = self
+            .rounds
+            .iter()
+            .filter(|(r, _)| **r > round)
+            .find_map(|(r, s)| {
+                let senders: BTreeSet<Address> = s
+                    .prevotes
+                    .keys()
+                    .chain(s.precommits.keys())
+                    .copied()
+                    .chain(s.proposal.map(|p| p.proposer))
+                    .collect();
+                (self.power(senders.into_iter()) >= self.validators.one_honest_power())
+                    .then_some(*r)
+            });
+        if let Some(r) = skip_to {
+            self.start_round(r);
+            return true;
+        }
+
+        let state = self.rounds.get(&round).cloned().unwrap_or_default();
+        if self.step == Step::Propose
+            && let Some(p) = state.proposal
+        {
+            match p.valid_round {
+                // L22
+                None => {
+                    let ok = self.locked.is_none_or(|(v, _)| v == p.value);
+                    self.vote(VoteKind::Prevote, ok.then_some(p.value));
+                    self.step = Step::Prevote;
+                    return true;
+                }
+                // L28
+                Some(vr)
+                    if vr < round
+                        && self.votes_for(vr, VoteKind::Prevote, Some(p.value)) >= quorum =>
+                {
+                    let ok = self.locked.is_none_or(|(v, lr)| lr <= vr || v == p.value);
+                    self.vote(VoteKind::Prevote, ok.then_some(p.value));
+                    self.step = Step::Prevote;
+                    return true;
+                }
+                _ => {}
+            }
+        }
+
+        // L34
+        if self.step == Step::Prevote
+            && !state.prevote_timeout_scheduled
+            && self.votes_any(round, VoteKind::Prevote) >= quorum
+        {
+            self.rounds
+                .entry(round)
+                .or_default()
+                .prevote_timeout_scheduled = true;
+            self.schedule(Step::Prevote, round);
+            return true;
+        }
+
+        // L36
+        if self.step >= Step::Prevote
+            && !state.valid_value_updated
+            && let Some(p) = state.proposal
+            && self.votes_for(round, VoteKind::Prevote, Some(p.value)) >= quorum
+        {
+            self.rounds.entry(round).or_default().valid_value_updated = true;
+            if self.step == Step::Prevote {
+                self.locked = Some((p.value, round));
+                self.vote(VoteKind::Precommit, Some(p.value));
+                self.step = Step::Precommit;
+            }
+            self.valid = Some((p.value, round));
+            return true;
+        }
+
+        // L44
+        if self.step == Step::Prevote && self.votes_for(round, VoteKind::Prevote, None) >= quorum {
+            self.vote(VoteKind::Precommit, None);
+            self.step = Step::Precommit;
+            return true;
+        }
+
+        // L47
+        if !state.precommit_timeout_scheduled
+            && self.votes_any(round, VoteKind::Precommit) >= quorum
+        {
+            self.rounds
+                .entry(round)
+                .or_default()
+                .precommit_timeout_scheduled = true;
+            self.schedule(Step::Precommit, round);
+            return true;
+        }
+        false
+    }
+
+    /// Accepts a decision proven by others (catch-up): a precommit quorum for one value.
+    /// Returns the decision if the proof holds at this height.
+    pub fn accept_commit(&mut self, decision: &Decision) -> Option<Decision> {
+        if self.decided || decision.height != self.height {
+            return None;
+        }
+        let voters: BTreeSet<Address> = decision
+            .precommits
+            .iter()
+            .filter(|v| {
+                v.kind == VoteKind::Precommit
+                    && v.height == decision.height
+                    && v.round == decision.round
+                    && v.value == Some(decision.value)
+            })
+            .map(|v| v.validator)
+            .collect();
+        if self.power(voters.into_iter()) < self.validators.quorum_power() {
+            return None;
+        }
+        self.decided = true;
+        Some(decision.clone())
+    }
+}
