@@ -1,10 +1,19 @@
 //! Deterministic simulation of Tendermint validators in one process: a seeded network that
-//! delays, drops, duplicates and reorders messages, and a simulated clock. Every seed checks
-//! agreement, validity and liveness; a seed run twice gives the same event hash.
+//! delays, drops, duplicates and reorders messages, and a simulated clock. Each seed also picks
+//! one of: f < n/3 byzantine validators that equivocate (conflicting proposals and votes), a
+//! partition of the validators into two halves that heals, or a validator that is down for a
+//! while and resumes (its state kept, as a write-ahead log will keep it; the WAL itself is the
+//! next increment). Every seed checks agreement among honest validators, validity (decided
+//! values were proposed), liveness (every honest validator decides every height), and that
+//! equivocation is caught as evidence against the byzantine validators only. A seed run twice
+//! gives the same event hash. `SIM_SEEDS` sets the number of seeds (default 1000 with 4
+//! validators, half that with 7, a quarter with 10).
 
 use alloy_primitives::{Address, B256, keccak256};
 use bttc_engine::delivery::{
-    tendermint::{Decision, DeliveryHeight, Input, Message, Output, Tendermint, TimeoutConfig},
+    tendermint::{
+        Decision, DeliveryHeight, Input, Message, Output, Proposal, Tendermint, TimeoutConfig, Vote,
+    },
     validators::ValidatorSet,
 };
 use std::{
@@ -50,10 +59,29 @@ enum Event {
     },
 }
 
+#[derive(Default)]
 struct Faults {
     loss_percent: u64,
     duplicate_percent: u64,
     delay_ms_max: u64,
+    /// Validators that equivocate: every vote and proposal they send is followed by a
+    /// conflicting one.
+    byzantine: Vec<usize>,
+    /// Until this time, messages between the two halves of the validators are lost.
+    partition_until_ms: u64,
+    /// (validator, from, until): the validator is down (drops input, fires no timers).
+    crashes: Vec<(usize, u64, u64)>,
+}
+
+impl Faults {
+    fn network(loss_percent: u64) -> Self {
+        Self {
+            loss_percent,
+            duplicate_percent: 5,
+            delay_ms_max: 80,
+            ..Default::default()
+        }
+    }
 }
 
 struct Sim {
@@ -67,6 +95,8 @@ struct Sim {
     sent: Vec<Vec<Message>>,
     decisions: Vec<BTreeMap<DeliveryHeight, Decision>>,
     proposed: BTreeSet<B256>,
+    /// Validators caught equivocating.
+    evidence: BTreeSet<Address>,
     faults: Faults,
     event_hash: B256,
 }
@@ -113,6 +143,7 @@ impl Sim {
             sent: vec![Vec::new(); n],
             decisions: vec![BTreeMap::new(); n],
             proposed: BTreeSet::new(),
+            evidence: BTreeSet::new(),
             faults,
             event_hash: B256::ZERO,
         }
@@ -122,6 +153,25 @@ impl Sim {
         self.seq += 1;
         self.queue
             .push(Reverse((at_ms, self.seq, QueuedEvent(event))));
+    }
+
+    fn down(&self, node: usize) -> bool {
+        self.faults
+            .crashes
+            .iter()
+            .any(|&(n, from, until)| n == node && (from..until).contains(&self.now_ms))
+    }
+
+    fn send_from(&mut self, from: usize, event: Event) {
+        let to = match &event {
+            Event::Deliver { to, .. } | Event::Commit { to, .. } => *to,
+            _ => unreachable!("only messages travel"),
+        };
+        let half = self.nodes.len() / 2;
+        if self.now_ms < self.faults.partition_until_ms && (from < half) != (to < half) {
+            return;
+        }
+        self.send(event);
     }
 
     fn send(&mut self, event: Event) {
@@ -149,11 +199,17 @@ impl Sim {
                     self.sent[node].push(message.clone());
                     for to in 0..self.nodes.len() {
                         if to != node {
-                            self.send(Event::Deliver {
-                                to,
-                                message: message.clone(),
-                            });
+                            self.send_from(
+                                node,
+                                Event::Deliver {
+                                    to,
+                                    message: message.clone(),
+                                },
+                            );
                         }
+                    }
+                    if self.faults.byzantine.contains(&node) {
+                        self.equivocate(node, &message);
                     }
                 }
                 Output::ScheduleTimeout {
@@ -181,9 +237,45 @@ impl Sim {
                     self.process(node, out);
                 }
                 Output::Decide(decision) => self.decide(node, decision),
-                Output::Evidence { .. } => panic!("honest validators never equivocate"),
+                Output::Evidence { first, second } => {
+                    assert_ne!(first.value, second.value);
+                    assert_eq!(
+                        (first.validator, first.round, first.kind),
+                        (second.validator, second.round, second.kind)
+                    );
+                    self.evidence.insert(first.validator);
+                }
             }
         }
+    }
+
+    /// A byzantine validator follows each message with a conflicting one, to everyone.
+    fn equivocate(&mut self, node: usize, message: &Message) {
+        let other = keccak256([b"conflict".as_slice(), &self.rng.next().to_be_bytes()].concat());
+        let conflicting = match message {
+            Message::Vote(v) => Message::Vote(Vote {
+                value: Some(v.value.map_or(other, keccak256)),
+                ..*v
+            }),
+            Message::Proposal(p) => {
+                self.proposed.insert(other);
+                Message::Proposal(Proposal { value: other, ..*p })
+            }
+        };
+        for to in 0..self.nodes.len() {
+            if to != node {
+                self.send_from(
+                    node,
+                    Event::Deliver {
+                        to,
+                        message: conflicting.clone(),
+                    },
+                );
+            }
+        }
+        // Honest validators relay what they receive (the paper's gossip assumption); the
+        // simulation stands that in by re-sending the conflicting message with the rest.
+        self.sent[node].push(conflicting);
     }
 
     fn decide(&mut self, node: usize, decision: Decision) {
@@ -203,17 +295,35 @@ impl Sim {
 
     /// Runs until every node has decided `heights` heights or `deadline_ms` passes.
     fn run(&mut self, heights: u64, deadline_ms: u64) {
+        let honest: Vec<usize> = self.honest().collect();
         for node in 0..self.nodes.len() {
             let out = self.nodes[node].start();
             self.process(node, out);
             self.push(GOSSIP_MS, Event::Gossip { node });
         }
         while let Some(Reverse((at, _, QueuedEvent(event)))) = self.queue.pop() {
-            if at > deadline_ms || self.decisions.iter().all(|d| d.len() as u64 >= heights) {
+            if at > deadline_ms
+                || honest
+                    .iter()
+                    .all(|&i| self.decisions[i].len() as u64 >= heights)
+            {
                 break;
             }
             self.now_ms = at;
             match event {
+                Event::Deliver { to, .. } | Event::Commit { to, .. } if self.down(to) => {}
+                Event::Timer { node, timeout } if self.down(node) => {
+                    // A restarted validator re-arms the timeout it had (its WAL will hold it).
+                    let until = self
+                        .faults
+                        .crashes
+                        .iter()
+                        .filter(|c| c.0 == node)
+                        .map(|c| c.2)
+                        .max()
+                        .unwrap_or(0);
+                    self.push(until, Event::Timer { node, timeout });
+                }
                 Event::Deliver { to, message } => {
                     self.record(format!("d{to}{message:?}").as_bytes());
                     let mine = self.nodes[to].height();
@@ -229,10 +339,13 @@ impl Sim {
                         };
                         let from = self.addresses.iter().position(|a| *a == from).unwrap();
                         if let Some(d) = self.decisions[to].get(&theirs).cloned() {
-                            self.send(Event::Commit {
-                                to: from,
-                                decision: d,
-                            });
+                            self.send_from(
+                                to,
+                                Event::Commit {
+                                    to: from,
+                                    decision: d,
+                                },
+                            );
                         }
                     } else if let Ok(out) = self.nodes[to].handle(Input::Message(message)) {
                         self.process(to, out);
@@ -250,13 +363,21 @@ impl Sim {
                     self.process(node, out);
                 }
                 Event::Gossip { node } => {
-                    for message in self.sent[node].clone() {
+                    let messages = if self.down(node) {
+                        Vec::new()
+                    } else {
+                        self.sent[node].clone()
+                    };
+                    for message in messages {
                         for to in 0..self.nodes.len() {
                             if to != node {
-                                self.send(Event::Deliver {
-                                    to,
-                                    message: message.clone(),
-                                });
+                                self.send_from(
+                                    node,
+                                    Event::Deliver {
+                                        to,
+                                        message: message.clone(),
+                                    },
+                                );
                             }
                         }
                     }
@@ -266,13 +387,16 @@ impl Sim {
         }
     }
 
+    fn honest(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|i| !self.faults.byzantine.contains(i))
+    }
+
     fn check(&self, seed: u64, heights: u64) {
         for h in 1..=heights {
             let h = DeliveryHeight(h);
             let values: BTreeSet<B256> = self
-                .decisions
-                .iter()
-                .filter_map(|d| d.get(&h))
+                .honest()
+                .filter_map(|i| self.decisions[i].get(&h))
                 .map(|d| d.value)
                 .collect();
             assert!(
@@ -286,27 +410,62 @@ impl Sim {
                 );
             }
         }
-        for (i, d) in self.decisions.iter().enumerate() {
+        for caught in &self.evidence {
+            let index = self
+                .addresses
+                .iter()
+                .position(|a| a == caught)
+                .expect("a validator");
             assert!(
-                d.len() as u64 >= heights,
-                "seed {seed}: node {i} decided only {} of {heights} heights by {} ms",
-                d.len(),
+                self.faults.byzantine.contains(&index),
+                "seed {seed}: evidence against honest validator {index}"
+            );
+        }
+        for i in self.honest() {
+            let decided = self.decisions[i].len();
+            assert!(
+                decided as u64 >= heights,
+                "seed {seed}: node {i} decided only {decided} of {heights} heights by {} ms",
                 self.now_ms
             );
         }
     }
 }
 
+/// One seed: network faults always; byzantine, partition and crash scenarios chosen by the seed.
 fn run_seed(n: usize, seed: u64) -> B256 {
-    let faults = Faults {
-        loss_percent: 10,
-        duplicate_percent: 5,
-        delay_ms_max: 80,
-    };
+    let mut rng = Rng(seed ^ 0x5eed);
+    let f = (n - 1) / 3;
+    let mut faults = Faults::network(10);
+    match rng.below(4) {
+        0 => {}
+        1 => {
+            faults.byzantine = (0..f)
+                .map(|i| (i * 2 + seed as usize) % n)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        }
+        2 => faults.partition_until_ms = 500 + rng.below(3_000),
+        _ => {
+            let node = rng.below(n as u64) as usize;
+            let from = rng.below(1_000);
+            faults
+                .crashes
+                .push((node, from, from + 200 + rng.below(3_000)));
+        }
+    }
+    let byzantine = !faults.byzantine.is_empty();
     let heights = 5;
     let mut sim = Sim::new(n, seed, faults);
     sim.run(heights, 600_000);
     sim.check(seed, heights);
+    if byzantine {
+        assert!(
+            !sim.evidence.is_empty(),
+            "seed {seed}: byzantine validators equivocated unseen"
+        );
+    }
     sim.event_hash
 }
 
@@ -314,25 +473,25 @@ fn seeds() -> u64 {
     std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(200)
+        .unwrap_or(1_000)
 }
 
 #[test]
-fn four_validators_agree_under_loss_delay_duplication() {
+fn four_validators_under_faults() {
     for seed in 0..seeds() {
         run_seed(4, seed);
     }
 }
 
 #[test]
-fn seven_validators_agree_under_loss_delay_duplication() {
+fn seven_validators_under_faults() {
     for seed in 0..seeds() / 2 {
         run_seed(7, 1_000 + seed);
     }
 }
 
 #[test]
-fn ten_validators_agree_under_loss_delay_duplication() {
+fn ten_validators_under_faults() {
     for seed in 0..seeds() / 4 {
         run_seed(10, 2_000 + seed);
     }
@@ -346,15 +505,7 @@ fn a_seed_replays_identically() {
 
 #[test]
 fn decisions_carry_a_precommit_quorum_and_take_simulated_time() {
-    let mut sim = Sim::new(
-        4,
-        7,
-        Faults {
-            loss_percent: 10,
-            duplicate_percent: 5,
-            delay_ms_max: 80,
-        },
-    );
+    let mut sim = Sim::new(4, 7, Faults::network(10));
     sim.run(5, 600_000);
     sim.check(7, 5);
     for decisions in &sim.decisions {
@@ -377,4 +528,18 @@ fn decisions_carry_a_precommit_quorum_and_take_simulated_time() {
             .map(|d| d.round)
             .collect::<Vec<_>>()
     );
+}
+
+#[test]
+#[ignore = "diagnostic: SIM_DEBUG_SEED=<seed> SIM_DEBUG_N=<n>"]
+fn debug_one_seed() {
+    let seed: u64 = std::env::var("SIM_DEBUG_SEED").unwrap().parse().unwrap();
+    let n: usize = std::env::var("SIM_DEBUG_N")
+        .unwrap_or("4".into())
+        .parse()
+        .unwrap();
+    let mut rng = Rng(seed ^ 0x5eed);
+    println!("scenario {}", rng.below(4));
+    let result = std::panic::catch_unwind(|| run_seed(n, seed));
+    println!("result ok: {}", result.is_ok());
 }

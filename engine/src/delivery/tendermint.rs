@@ -20,6 +20,12 @@ pub type ValueId = B256;
 
 /// Highest round a message may name; beyond it the message is refused (bounds memory).
 pub const ROUND_MAX: Round = 1_000;
+/// Distinct votes kept per validator, round and kind. One is honest; a second is evidence and
+/// still counts, as in the paper, where every received message counts toward a quorum (this
+/// keeps equivocation from splitting what honest validators see). More are dropped.
+pub const VALUES_PER_VOTER_MAX: usize = 2;
+/// Distinct proposals kept per round (the proposer's equivocation), likewise.
+pub const PROPOSALS_PER_ROUND_MAX: usize = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Step {
@@ -164,9 +170,9 @@ pub enum Refusal {
 /// Messages of one round.
 #[derive(Debug, Default, Clone)]
 struct RoundState {
-    proposal: Option<Proposal>,
-    prevotes: BTreeMap<Address, Option<ValueId>>,
-    precommits: BTreeMap<Address, Option<ValueId>>,
+    proposals: Vec<Proposal>,
+    prevotes: BTreeMap<Address, Vec<Option<ValueId>>>,
+    precommits: BTreeMap<Address, Vec<Option<ValueId>>>,
     prevote_timeout_scheduled: bool,
     precommit_timeout_scheduled: bool,
     /// L36 "for the first time".
@@ -259,7 +265,10 @@ impl Tendermint {
                     && round == self.round
                     && self.step == Step::Propose
                     && self.validators.proposer_for_round(round) == self.me
-                    && self.rounds.get(&round).is_none_or(|r| r.proposal.is_none())
+                    && self
+                        .rounds
+                        .get(&round)
+                        .is_none_or(|r| r.proposals.is_empty())
                 {
                     // L16-L19: propose the valid value if there is one, else the new value.
                     let (value, valid_round) = match self.valid {
@@ -308,16 +317,20 @@ impl Tendermint {
                         expected,
                     });
                 }
-                let slot = &mut self.rounds.entry(p.round).or_default().proposal;
-                // The first proposal of a round counts; a different second one is equivocation
-                // by the proposer, ignored here (votes carry the evidence that matters).
-                if slot.is_none() {
-                    *slot = Some(p);
-                }
+                self.record_proposal(p);
             }
             Message::Vote(v) => self.record_vote(v),
         }
         Ok(())
+    }
+
+    fn record_proposal(&mut self, proposal: Proposal) {
+        let proposals = &mut self.rounds.entry(proposal.round).or_default().proposals;
+        if proposals.len() < PROPOSALS_PER_ROUND_MAX
+            && !proposals.iter().any(|p| p.value == proposal.value)
+        {
+            proposals.push(proposal);
+        }
     }
 
     fn record_vote(&mut self, vote: Vote) {
@@ -326,38 +339,33 @@ impl Tendermint {
             VoteKind::Prevote => &mut round.prevotes,
             VoteKind::Precommit => &mut round.precommits,
         };
-        match votes.get(&vote.validator) {
-            None => {
-                votes.insert(vote.validator, vote.value);
-            }
-            Some(first) if *first != vote.value => {
-                if self
-                    .evidence_seen
-                    .insert((vote.validator, vote.kind, vote.round))
-                {
-                    let first = Vote {
-                        value: *first,
-                        ..vote
-                    };
-                    self.outputs.push(Output::Evidence {
-                        first,
-                        second: vote,
-                    });
-                }
-            }
-            Some(_) => {}
+        let values = votes.entry(vote.validator).or_default();
+        if values.contains(&vote.value) {
+            return;
+        }
+        let first = values.first().copied();
+        if values.len() < VALUES_PER_VOTER_MAX {
+            values.push(vote.value);
+        }
+        if let Some(first) = first
+            && self
+                .evidence_seen
+                .insert((vote.validator, vote.kind, vote.round))
+        {
+            let first = Vote {
+                value: first,
+                ..vote
+            };
+            self.outputs.push(Output::Evidence {
+                first,
+                second: vote,
+            });
         }
     }
 
     fn broadcast(&mut self, message: Message) {
         match &message {
-            Message::Proposal(p) => {
-                self.rounds
-                    .entry(p.round)
-                    .or_default()
-                    .proposal
-                    .get_or_insert(*p);
-            }
+            Message::Proposal(p) => self.record_proposal(*p),
             Message::Vote(v) => self.record_vote(*v),
         }
         self.outputs.push(Output::Broadcast(message));
@@ -445,7 +453,12 @@ impl Tendermint {
             VoteKind::Prevote => &r.prevotes,
             VoteKind::Precommit => &r.precommits,
         };
-        self.power(votes.iter().filter(|(_, v)| **v == value).map(|(a, _)| *a))
+        self.power(
+            votes
+                .iter()
+                .filter(|(_, v)| v.contains(&value))
+                .map(|(a, _)| *a),
+        )
     }
 
     fn votes_any(&self, round: Round, kind: VoteKind) -> i64 {
@@ -471,20 +484,22 @@ impl Tendermint {
 
         // L49: a precommit quorum for a proposed value decides, in any round.
         let decided = self.rounds.iter().find_map(|(r, state)| {
-            let p = state.proposal?;
-            (self.votes_for(*r, VoteKind::Precommit, Some(p.value)) >= quorum)
-                .then_some((*r, p.value))
+            state
+                .proposals
+                .iter()
+                .find(|p| self.votes_for(*r, VoteKind::Precommit, Some(p.value)) >= quorum)
+                .map(|p| (*r, p.value))
         });
         if let Some((r, value)) = decided {
             let precommits = self.rounds[&r]
                 .precommits
                 .iter()
-                .filter(|(_, v)| **v == Some(value))
-                .map(|(a, v)| Vote {
+                .filter(|(_, v)| v.contains(&Some(value)))
+                .map(|(a, _)| Vote {
                     kind: VoteKind::Precommit,
                     height: self.height,
                     round: r,
-                    value: *v,
+                    value: Some(value),
                     validator: *a,
                 })
                 .collect();
@@ -509,7 +524,7 @@ impl Tendermint {
                     .keys()
                     .chain(s.precommits.keys())
                     .copied()
-                    .chain(s.proposal.map(|p| p.proposer))
+                    .chain(s.proposals.iter().map(|p| p.proposer))
                     .collect();
                 (self.power(senders.into_iter()) >= self.validators.one_honest_power())
                     .then_some(*r)
@@ -520,8 +535,12 @@ impl Tendermint {
         }
 
         let state = self.rounds.get(&round).cloned().unwrap_or_default();
-        if self.step == Step::Propose
-            && let Some(p) = state.proposal
+        // The first proposal that a rule accepts (a second one exists only if the proposer
+        // equivocated).
+        for p in state
+            .proposals
+            .iter()
+            .filter(|_| self.step == Step::Propose)
         {
             match p.valid_round {
                 // L22
@@ -561,8 +580,11 @@ impl Tendermint {
         // L36
         if self.step >= Step::Prevote
             && !state.valid_value_updated
-            && let Some(p) = state.proposal
-            && self.votes_for(round, VoteKind::Prevote, Some(p.value)) >= quorum
+            && let Some(p) = state
+                .proposals
+                .iter()
+                .find(|p| self.votes_for(round, VoteKind::Prevote, Some(p.value)) >= quorum)
+                .copied()
         {
             self.rounds.entry(round).or_default().valid_value_updated = true;
             if self.step == Step::Prevote {
