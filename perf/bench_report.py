@@ -36,6 +36,8 @@ for name, m in rows:
 
 ratios = [
     ("recover: parallel vs libsecp256k1 on one thread", "recover::libsecp256k1_one_thread", "recover::senders", "txs=10000", 1.7),
+    ("delivery: 100 vote signatures as a batch vs one by one", "delivery::verify_votes_one_by_one",
+     "delivery::verify_votes", "votes=100", 1.5),
     ("state root: incremental update vs full rebuild", "state_root::full_rebuild", "state_root::update",
      "accounts=1000000,changed=10000", 20.0),
 ]

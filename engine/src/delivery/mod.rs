@@ -1,5 +1,6 @@
 //! The Delivery chain: Tendermint consensus (and, later, the checkpoint, clerk, staking and
 //! span modules).
 
+pub mod signing;
 pub mod tendermint;
 pub mod validators;
