@@ -1,9 +1,9 @@
 //! Deterministic simulation of Tendermint validators in one process: a seeded network that
 //! delays, drops, duplicates and reorders messages, and a simulated clock. Each seed also picks
 //! one of: f < n/3 byzantine validators that equivocate (conflicting proposals and votes), a
-//! partition of the validators into two halves that heals, or a validator that is down for a
-//! while and resumes (its state kept, as a write-ahead log will keep it; the WAL itself is the
-//! next increment). Every seed checks agreement among honest validators, validity (decided
+//! partition of the validators into two halves that heals, or a validator that crashes (loses
+//! its state, timers and incoming messages) and restarts by replaying its write-ahead log,
+//! which must re-emit only messages it had already sent. Every seed checks agreement among honest validators, validity (decided
 //! values were proposed), liveness (every honest validator decides every height), and that
 //! equivocation is caught as evidence against the byzantine validators only. A seed run twice
 //! gives the same event hash. `SIM_SEEDS` sets the number of seeds (default 1000 with 4
@@ -15,6 +15,7 @@ use bttc_engine::delivery::{
         Decision, DeliveryHeight, Input, Message, Output, Proposal, Tendermint, TimeoutConfig, Vote,
     },
     validators::ValidatorSet,
+    wal::{WalEntry, decode_wal_entry, encode_wal_entry, last_height_inputs},
 };
 use std::{
     cmp::Reverse,
@@ -57,6 +58,10 @@ enum Event {
     Gossip {
         node: usize,
     },
+    /// A crashed validator comes back: its state is rebuilt from its write-ahead log.
+    Restart {
+        node: usize,
+    },
 }
 
 #[derive(Default)]
@@ -97,6 +102,11 @@ struct Sim {
     proposed: BTreeSet<B256>,
     /// Validators caught equivocating.
     evidence: BTreeSet<Address>,
+    /// Each validator's write-ahead log, encoded as it would be stored.
+    wal: Vec<Vec<Vec<u8>>>,
+    /// True while a validator replays its log (inputs are not logged again).
+    replaying: bool,
+    restarts: usize,
     faults: Faults,
     event_hash: B256,
 }
@@ -144,6 +154,9 @@ impl Sim {
             decisions: vec![BTreeMap::new(); n],
             proposed: BTreeSet::new(),
             evidence: BTreeSet::new(),
+            wal: vec![Vec::new(); n],
+            replaying: false,
+            restarts: 0,
             faults,
             event_hash: B256::ZERO,
         }
@@ -227,13 +240,20 @@ impl Sim {
                         ]
                         .concat(),
                     );
-                    let out = self.nodes[node]
-                        .handle(Input::ProposeValue {
-                            height,
-                            round,
-                            value,
-                        })
-                        .unwrap();
+                    if self.replaying {
+                        // The logged answer follows in the replay.
+                        continue;
+                    }
+                    let out = self
+                        .handle(
+                            node,
+                            Input::ProposeValue {
+                                height,
+                                round,
+                                value,
+                            },
+                        )
+                        .expect("own proposal");
                     self.process(node, out);
                 }
                 Output::Decide(decision) => self.decide(node, decision),
@@ -278,12 +298,72 @@ impl Sim {
         self.sent[node].push(conflicting);
     }
 
+    fn log(&mut self, node: usize, entry: WalEntry) {
+        if !self.replaying {
+            self.wal[node].push(encode_wal_entry(&entry));
+        }
+    }
+
+    /// Logs the input, then hands it to the validator (write-ahead).
+    fn handle(&mut self, node: usize, input: Input) -> Option<Vec<Output>> {
+        self.log(node, WalEntry::Input(input.clone()));
+        self.nodes[node].handle(input).ok()
+    }
+
+    /// Rebuilds a crashed validator from its log: a fresh state machine at the logged height,
+    /// fed the logged inputs in order. Being deterministic, it re-emits exactly the votes it
+    /// had sent, so it can never sign a conflicting one.
+    fn restart(&mut self, node: usize) {
+        let entries: Vec<WalEntry> = self.wal[node]
+            .iter()
+            .map(|b| decode_wal_entry(b).expect("own log decodes"))
+            .collect();
+        let (height, inputs) = last_height_inputs(&entries).expect("the log starts with a height");
+        let before: Vec<Message> = std::mem::take(&mut self.sent[node]);
+        let set = self.validator_set_at(height);
+        let timeouts = TimeoutConfig {
+            propose_ms: 300,
+            prevote_ms: 100,
+            precommit_ms: 100,
+            delta_ms: 50,
+        };
+        self.nodes[node] = Tendermint::new(self.addresses[node], set, height, timeouts);
+        self.replaying = true;
+        let out = self.nodes[node].start();
+        self.process(node, out);
+        for input in inputs {
+            if let Some(out) = self.handle(node, input) {
+                self.process(node, out);
+            }
+        }
+        self.replaying = false;
+        self.restarts += 1;
+        // The replayed validator sent nothing its earlier self did not.
+        for m in &self.sent[node] {
+            assert!(
+                before.contains(m),
+                "node {node} re-emitted a message it never sent: {m:?}"
+            );
+        }
+    }
+
+    /// The validator set of `height`: the genesis set rotated once per earlier height.
+    fn validator_set_at(&self, height: DeliveryHeight) -> ValidatorSet {
+        let mut set = ValidatorSet::equal(self.addresses.iter().copied());
+        if height.0 > 1 {
+            set.increment_proposer_priority((height.0 - 1) as u32);
+        }
+        set
+    }
+
     fn decide(&mut self, node: usize, decision: Decision) {
         let previous = self.decisions[node].insert(decision.height, decision);
         assert!(previous.is_none(), "node {node} decided a height twice");
         self.sent[node].clear();
         let mut next = self.nodes[node].validators().clone();
         next.increment_proposer_priority(1);
+        let height = DeliveryHeight(self.nodes[node].height().0 + 1);
+        self.log(node, WalEntry::Height(height));
         let out = self.nodes[node].next_height(next);
         self.process(node, out);
     }
@@ -297,9 +377,13 @@ impl Sim {
     fn run(&mut self, heights: u64, deadline_ms: u64) {
         let honest: Vec<usize> = self.honest().collect();
         for node in 0..self.nodes.len() {
+            self.log(node, WalEntry::Height(self.nodes[node].height()));
             let out = self.nodes[node].start();
             self.process(node, out);
             self.push(GOSSIP_MS, Event::Gossip { node });
+        }
+        for (node, _, until) in self.faults.crashes.clone() {
+            self.push(until, Event::Restart { node });
         }
         while let Some(Reverse((at, _, QueuedEvent(event)))) = self.queue.pop() {
             if at > deadline_ms
@@ -312,17 +396,11 @@ impl Sim {
             self.now_ms = at;
             match event {
                 Event::Deliver { to, .. } | Event::Commit { to, .. } if self.down(to) => {}
-                Event::Timer { node, timeout } if self.down(node) => {
-                    // A restarted validator re-arms the timeout it had (its WAL will hold it).
-                    let until = self
-                        .faults
-                        .crashes
-                        .iter()
-                        .filter(|c| c.0 == node)
-                        .map(|c| c.2)
-                        .max()
-                        .unwrap_or(0);
-                    self.push(until, Event::Timer { node, timeout });
+                // A crashed validator loses its timers; the restart re-arms them from its log.
+                Event::Timer { node, .. } if self.down(node) => {}
+                Event::Restart { node } => {
+                    self.record(format!("r{node}").as_bytes());
+                    self.restart(node);
                 }
                 Event::Deliver { to, message } => {
                     self.record(format!("d{to}{message:?}").as_bytes());
@@ -347,7 +425,7 @@ impl Sim {
                                 },
                             );
                         }
-                    } else if let Ok(out) = self.nodes[to].handle(Input::Message(message)) {
+                    } else if let Some(out) = self.handle(to, Input::Message(message)) {
                         self.process(to, out);
                     }
                 }
@@ -359,7 +437,9 @@ impl Sim {
                 }
                 Event::Timer { node, timeout } => {
                     self.record(format!("t{node}{timeout:?}").as_bytes());
-                    let out = self.nodes[node].handle(Input::Timeout(timeout)).unwrap();
+                    let out = self
+                        .handle(node, Input::Timeout(timeout))
+                        .expect("own timeout");
                     self.process(node, out);
                 }
                 Event::Gossip { node } => {
@@ -542,4 +622,21 @@ fn debug_one_seed() {
     println!("scenario {}", rng.below(4));
     let result = std::panic::catch_unwind(|| run_seed(n, seed));
     println!("result ok: {}", result.is_ok());
+}
+
+#[test]
+fn crashed_validators_restart_from_their_logs() {
+    for seed in 0..50 {
+        let mut faults = Faults::network(10);
+        // Two crashes of the same validator, one mid-height: it restarts from its log twice.
+        faults.crashes = vec![(1, 150, 900), (1, 1_400, 2_600)];
+        let mut sim = Sim::new(4, 9_000 + seed, faults);
+        sim.run(20, 600_000);
+        sim.check(9_000 + seed, 20);
+        assert_eq!(sim.restarts, 2, "seed {seed}: both restarts happened");
+        assert!(
+            sim.wal[1].len() > 10,
+            "seed {seed}: the log holds the validator's inputs"
+        );
+    }
 }

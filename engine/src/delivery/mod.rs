@@ -5,3 +5,4 @@ pub mod side_tx;
 pub mod signing;
 pub mod tendermint;
 pub mod validators;
+pub mod wal;
