@@ -3,6 +3,7 @@
 //! block and nothing half-written.
 
 pub mod codec;
+pub mod delivery;
 
 use alloy_consensus::Header;
 use alloy_primitives::{Address, B256, Bytes, U256};

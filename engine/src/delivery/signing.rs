@@ -116,6 +116,53 @@ pub fn verify_votes(chain_id: u64, votes: &[SignedVote]) -> Vec<Result<(), VoteS
     out
 }
 
+/// Encoded length of a [`SignedVote`].
+pub const SIGNED_VOTE_LEN: usize = 1 + 8 + 4 + 1 + 32 + 20 + 65;
+
+/// `kind(1) height(8) round(4) has_value(1) value(32) voter(20) signature(65)`.
+pub fn encode_signed_vote(signed: &SignedVote) -> [u8; SIGNED_VOTE_LEN] {
+    let v = &signed.vote;
+    let mut out = [0u8; SIGNED_VOTE_LEN];
+    out[0] = match v.kind {
+        VoteKind::Prevote => 1,
+        VoteKind::Precommit => 2,
+    };
+    out[1..9].copy_from_slice(&v.height.0.to_be_bytes());
+    out[9..13].copy_from_slice(&v.round.to_be_bytes());
+    out[13] = u8::from(v.value.is_some());
+    out[14..46].copy_from_slice(v.value.unwrap_or_default().as_slice());
+    out[46..66].copy_from_slice(v.validator.as_slice());
+    out[66..].copy_from_slice(&signed.signature);
+    out
+}
+
+pub fn decode_signed_vote(bytes: &[u8]) -> Option<SignedVote> {
+    if bytes.len() != SIGNED_VOTE_LEN {
+        return None;
+    }
+    let kind = match bytes[0] {
+        1 => VoteKind::Prevote,
+        2 => VoteKind::Precommit,
+        _ => return None,
+    };
+    let value = match bytes[13] {
+        0 => None,
+        1 => Some(B256::from_slice(&bytes[14..46])),
+        _ => return None,
+    };
+    let vote = Vote {
+        kind,
+        height: DeliveryHeight(u64::from_be_bytes(bytes[1..9].try_into().ok()?)),
+        round: u32::from_be_bytes(bytes[9..13].try_into().ok()?),
+        value,
+        validator: Address::from_slice(&bytes[46..66]),
+    };
+    Some(SignedVote {
+        vote,
+        signature: bytes[66..].try_into().ok()?,
+    })
+}
+
 /// A vote for tests and benches: `kind` at `height`/`round` for `value`, by `key`.
 pub fn example_vote(key: &SecretKey, height: u64, round: u32, value: Option<B256>) -> Vote {
     Vote {
@@ -161,6 +208,17 @@ mod tests {
         assert_eq!(results[9], Err(VoteSignatureError::Malformed));
         // Another chain's signature does not verify here.
         assert!(verify_vote(1029, &votes[0]).is_err());
+    }
+
+    #[test]
+    fn signed_votes_round_trip() {
+        let k = key(4);
+        for value in [None, Some(B256::repeat_byte(3))] {
+            let signed = sign_vote(5, &k, example_vote(&k, 9, 2, value));
+            let bytes = encode_signed_vote(&signed);
+            assert_eq!(decode_signed_vote(&bytes), Some(signed));
+            assert_eq!(decode_signed_vote(&bytes[1..]), None);
+        }
     }
 
     #[test]
