@@ -1,6 +1,7 @@
 //! The Delivery chain: Tendermint consensus (and, later, the checkpoint, clerk, staking and
 //! span modules).
 
+pub mod side_pipeline;
 pub mod side_tx;
 pub mod signing;
 pub mod tendermint;
