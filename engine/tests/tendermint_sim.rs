@@ -3,9 +3,10 @@
 //! one of: f < n/3 byzantine validators that equivocate (conflicting proposals and votes), a
 //! partition of the validators into two halves that heals, or a validator that crashes (loses
 //! its state, timers and incoming messages) and restarts by replaying its write-ahead log,
-//! which must re-emit only messages it had already sent. Every seed checks agreement among honest validators, validity (decided
-//! values were proposed), liveness (every honest validator decides every height), and that
-//! equivocation is caught as evidence against the byzantine validators only. A seed run twice
+//! which must re-emit only messages it had already sent. Every seed checks agreement among
+//! honest validators, validity (decided values were proposed), liveness (every honest
+//! validator decides every height), and that equivocation is caught as evidence against the
+//! byzantine validators only. A seed run twice
 //! gives the same event hash, so a failing seed (printed in the failure) replays identically
 //! when the test is run again. `SIM_SEEDS` sets the number of seeds (default 1000 with 4
 //! validators, half that with 7, a quarter with 10).
