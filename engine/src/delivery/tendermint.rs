@@ -641,3 +641,311 @@ impl Tendermint {
         Some(decision.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Rule-by-rule tests of the state machine; line numbers are Algorithm 1's.
+    use super::*;
+
+    const H: DeliveryHeight = DeliveryHeight(1);
+
+    fn addresses() -> Vec<Address> {
+        (1..=4).map(Address::with_last_byte).collect()
+    }
+
+    /// A machine for validator `me` of four, started at round 0; returns it with its outputs.
+    fn machine(me: usize) -> (Tendermint, Vec<Output>) {
+        let set = ValidatorSet::equal(addresses());
+        let mut t = Tendermint::new(addresses()[me], set, H, TimeoutConfig::default());
+        let out = t.start();
+        (t, out)
+    }
+
+    fn proposer_index(t: &Tendermint, round: Round) -> usize {
+        let p = t.validators().proposer_for_round(round);
+        addresses().iter().position(|a| *a == p).unwrap()
+    }
+
+    /// A validator of the four that proposes neither round `round` nor the next.
+    fn non_proposer(round: Round) -> usize {
+        let (t, _) = machine(0);
+        (0..4)
+            .find(|i| *i != proposer_index(&t, round) && *i != proposer_index(&t, round + 1))
+            .unwrap()
+    }
+
+    fn proposal(t: &Tendermint, round: Round, value: u8, valid_round: Option<Round>) -> Input {
+        Input::Message(Message::Proposal(Proposal {
+            height: H,
+            round,
+            value: B256::repeat_byte(value),
+            valid_round,
+            proposer: t.validators().proposer_for_round(round),
+        }))
+    }
+
+    fn vote(kind: VoteKind, round: Round, value: Option<u8>, from: usize) -> Input {
+        Input::Message(Message::Vote(Vote {
+            kind,
+            height: H,
+            round,
+            value: value.map(B256::repeat_byte),
+            validator: addresses()[from],
+        }))
+    }
+
+    fn broadcast_votes(out: &[Output]) -> Vec<(VoteKind, Round, Option<ValueId>)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Broadcast(Message::Vote(v)) => Some((v.kind, v.round, v.value)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn others(me: usize) -> impl Iterator<Item = usize> {
+        (0..4).filter(move |i| *i != me)
+    }
+
+    #[test]
+    fn l11_proposer_asks_for_a_value_and_proposes_it() {
+        let (t, _) = machine(0);
+        let p = proposer_index(&t, 0);
+        let (mut t, out) = machine(p);
+        assert!(out.contains(&Output::RequestValue {
+            height: H,
+            round: 0
+        }));
+        let out = t
+            .handle(Input::ProposeValue {
+                height: H,
+                round: 0,
+                value: B256::repeat_byte(7),
+            })
+            .unwrap();
+        assert!(
+            matches!(&out[0], Output::Broadcast(Message::Proposal(pr)) if pr.value == B256::repeat_byte(7))
+        );
+        // L22 on its own proposal: it prevotes for it.
+        assert_eq!(
+            broadcast_votes(&out),
+            vec![(VoteKind::Prevote, 0, Some(B256::repeat_byte(7)))]
+        );
+        assert_eq!(t.step(), Step::Prevote);
+    }
+
+    #[test]
+    fn l22_prevote_the_proposal_and_l36_lock_and_precommit_on_a_quorum() {
+        let me = non_proposer(0);
+        let (mut t, out) = machine(me);
+        assert!(
+            matches!(out.last(), Some(Output::ScheduleTimeout { timeout, .. }) if timeout.step == Step::Propose)
+        );
+        let out = t.handle(proposal(&t, 0, 1, None)).unwrap();
+        assert_eq!(
+            broadcast_votes(&out),
+            vec![(VoteKind::Prevote, 0, Some(B256::repeat_byte(1)))]
+        );
+        let mut precommitted = Vec::new();
+        for from in others(me).take(2) {
+            precommitted.extend(broadcast_votes(
+                &t.handle(vote(VoteKind::Prevote, 0, Some(1), from)).unwrap(),
+            ));
+        }
+        assert_eq!(
+            precommitted,
+            vec![(VoteKind::Precommit, 0, Some(B256::repeat_byte(1)))]
+        );
+        assert_eq!(t.step(), Step::Precommit);
+    }
+
+    #[test]
+    fn l44_nil_quorum_precommits_nil_and_l49_decides_on_a_precommit_quorum() {
+        let me = non_proposer(0);
+        let (mut t, _) = machine(me);
+        t.handle(Input::Timeout(Timeout {
+            step: Step::Propose,
+            height: H,
+            round: 0,
+        }))
+        .unwrap();
+        assert_eq!(t.step(), Step::Prevote);
+        let mut out = Vec::new();
+        for from in others(me).take(2) {
+            out.extend(t.handle(vote(VoteKind::Prevote, 0, None, from)).unwrap());
+        }
+        assert_eq!(broadcast_votes(&out), vec![(VoteKind::Precommit, 0, None)]);
+
+        // A proposal with a precommit quorum decides, whatever this validator voted.
+        t.handle(proposal(&t, 0, 3, None)).unwrap();
+        let mut decided = None;
+        for from in others(me) {
+            for o in t
+                .handle(vote(VoteKind::Precommit, 0, Some(3), from))
+                .unwrap()
+            {
+                if let Output::Decide(d) = o {
+                    decided = Some(d);
+                }
+            }
+        }
+        let d = decided.expect("decided");
+        assert_eq!((d.height, d.round, d.value), (H, 0, B256::repeat_byte(3)));
+        assert_eq!(d.precommits.len(), 3);
+    }
+
+    #[test]
+    fn l57_l61_l65_timeouts_move_the_round_on() {
+        let me = non_proposer(0);
+        let (mut t, _) = machine(me);
+        let out = t
+            .handle(Input::Timeout(Timeout {
+                step: Step::Propose,
+                height: H,
+                round: 0,
+            }))
+            .unwrap();
+        assert_eq!(broadcast_votes(&out), vec![(VoteKind::Prevote, 0, None)]);
+        for from in others(me).take(2) {
+            t.handle(vote(VoteKind::Prevote, 0, Some(9), from)).unwrap();
+        }
+        // L34 scheduled a prevote timeout; without a proposal for 9 there is no lock.
+        let out = t
+            .handle(Input::Timeout(Timeout {
+                step: Step::Prevote,
+                height: H,
+                round: 0,
+            }))
+            .unwrap();
+        assert_eq!(broadcast_votes(&out), vec![(VoteKind::Precommit, 0, None)]);
+        let out = t
+            .handle(Input::Timeout(Timeout {
+                step: Step::Precommit,
+                height: H,
+                round: 0,
+            }))
+            .unwrap();
+        assert_eq!(t.round(), 1);
+        let timeout = out.iter().find_map(|o| match o {
+            Output::ScheduleTimeout {
+                timeout,
+                duration_ms,
+            } if timeout.step == Step::Propose => Some(*duration_ms),
+            _ => None,
+        });
+        assert_eq!(timeout, Some(3_500), "timeouts grow with the round");
+        // A stale timeout changes nothing.
+        assert!(
+            t.handle(Input::Timeout(Timeout {
+                step: Step::Propose,
+                height: H,
+                round: 0
+            }))
+            .unwrap()
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn l55_skips_to_a_round_that_more_than_a_third_has_reached() {
+        let me = non_proposer(0);
+        let (mut t, _) = machine(me);
+        let mut froms = others(me);
+        t.handle(vote(VoteKind::Prevote, 5, None, froms.next().unwrap()))
+            .unwrap();
+        assert_eq!(t.round(), 0);
+        t.handle(vote(VoteKind::Precommit, 5, None, froms.next().unwrap()))
+            .unwrap();
+        assert_eq!(t.round(), 5);
+    }
+
+    #[test]
+    fn l28_a_locked_validator_follows_a_later_polka() {
+        // Lock on 1 in round 0, then round 1 proposes 2 with a round-0 polka... which does not
+        // exist: the locked validator prevotes nil. With a polka for 2 in round 1 it re-locks.
+        let me = non_proposer(0);
+        let (mut t, _) = machine(me);
+        t.handle(proposal(&t, 0, 1, None)).unwrap();
+        for from in others(me).take(2) {
+            t.handle(vote(VoteKind::Prevote, 0, Some(1), from)).unwrap();
+        }
+        assert_eq!(t.step(), Step::Precommit);
+        t.handle(Input::Timeout(Timeout {
+            step: Step::Precommit,
+            height: H,
+            round: 0,
+        }))
+        .unwrap();
+        let out = t.handle(proposal(&t, 1, 2, None)).unwrap();
+        assert_eq!(
+            broadcast_votes(&out),
+            vec![(VoteKind::Prevote, 1, None)],
+            "locked on 1"
+        );
+        let mut out = Vec::new();
+        for from in others(me) {
+            out.extend(t.handle(vote(VoteKind::Prevote, 1, Some(2), from)).unwrap());
+        }
+        assert_eq!(
+            broadcast_votes(&out),
+            vec![(VoteKind::Precommit, 1, Some(B256::repeat_byte(2)))]
+        );
+    }
+
+    #[test]
+    fn refusals_change_nothing_and_equivocation_is_evidence_once() {
+        let me = non_proposer(0);
+        let (mut t, _) = machine(me);
+        let stranger = Input::Message(Message::Vote(Vote {
+            kind: VoteKind::Prevote,
+            height: H,
+            round: 0,
+            value: None,
+            validator: Address::with_last_byte(99),
+        }));
+        assert!(matches!(t.handle(stranger), Err(Refusal::NotValidator(_))));
+        let wrong = Input::Message(Message::Proposal(Proposal {
+            height: H,
+            round: 0,
+            value: B256::ZERO,
+            valid_round: None,
+            proposer: addresses()[me],
+        }));
+        assert!(matches!(
+            t.handle(wrong),
+            Err(Refusal::WrongProposer { .. })
+        ));
+        assert!(matches!(
+            t.handle(vote(VoteKind::Prevote, ROUND_MAX + 1, None, 0)),
+            Err(Refusal::RoundTooHigh(_))
+        ));
+        let future = Input::Message(Message::Vote(Vote {
+            kind: VoteKind::Prevote,
+            height: DeliveryHeight(2),
+            round: 0,
+            value: None,
+            validator: addresses()[0],
+        }));
+        assert!(matches!(t.handle(future), Err(Refusal::OtherHeight { .. })));
+        assert_eq!((t.round(), t.step()), (0, Step::Propose));
+
+        let other = others(me).next().unwrap();
+        assert!(
+            t.handle(vote(VoteKind::Prevote, 0, Some(1), other))
+                .unwrap()
+                .is_empty()
+        );
+        let out = t
+            .handle(vote(VoteKind::Prevote, 0, Some(2), other))
+            .unwrap();
+        assert!(
+            matches!(&out[..], [Output::Evidence { first, second }] if first.value != second.value)
+        );
+        assert!(
+            t.handle(vote(VoteKind::Prevote, 0, Some(3), other))
+                .unwrap()
+                .is_empty(),
+            "evidence once"
+        );
+    }
+}
