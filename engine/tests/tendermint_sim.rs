@@ -189,6 +189,21 @@ impl Sim {
         self.send(event);
     }
 
+    /// Sends `message` from `node` to every other validator.
+    fn broadcast_from(&mut self, node: usize, message: &Message) {
+        for to in 0..self.nodes.len() {
+            if to != node {
+                self.send_from(
+                    node,
+                    Event::Deliver {
+                        to,
+                        message: message.clone(),
+                    },
+                );
+            }
+        }
+    }
+
     fn send(&mut self, event: Event) {
         if self.rng.chance(self.faults.loss_percent) {
             return;
@@ -212,17 +227,7 @@ impl Sim {
                         self.proposed.insert(p.value);
                     }
                     self.sent[node].push(message.clone());
-                    for to in 0..self.nodes.len() {
-                        if to != node {
-                            self.send_from(
-                                node,
-                                Event::Deliver {
-                                    to,
-                                    message: message.clone(),
-                                },
-                            );
-                        }
-                    }
+                    self.broadcast_from(node, &message);
                     if self.faults.byzantine.contains(&node) {
                         self.equivocate(node, &message);
                     }
@@ -284,17 +289,7 @@ impl Sim {
                 Message::Proposal(Proposal { value: other, ..*p })
             }
         };
-        for to in 0..self.nodes.len() {
-            if to != node {
-                self.send_from(
-                    node,
-                    Event::Deliver {
-                        to,
-                        message: conflicting.clone(),
-                    },
-                );
-            }
-        }
+        self.broadcast_from(node, &conflicting);
         // Honest validators relay what they receive (the paper's gossip assumption); the
         // simulation stands that in by re-sending the conflicting message with the rest.
         self.sent[node].push(conflicting);
@@ -451,17 +446,7 @@ impl Sim {
                         self.sent[node].clone()
                     };
                     for message in messages {
-                        for to in 0..self.nodes.len() {
-                            if to != node {
-                                self.send_from(
-                                    node,
-                                    Event::Deliver {
-                                        to,
-                                        message: message.clone(),
-                                    },
-                                );
-                            }
-                        }
+                        self.broadcast_from(node, &message);
                     }
                     self.push(self.now_ms + GOSSIP_MS, Event::Gossip { node });
                 }

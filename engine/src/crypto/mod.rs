@@ -48,6 +48,30 @@ pub fn recover_signer(signature: &Signature, hash: &B256) -> Result<Address, Rec
     Ok(Address::from_slice(&keccak256(&uncompressed[1..])[12..]))
 }
 
+/// Signs a 32-byte hash as Ethereum does: 65 bytes `r ‖ s ‖ v` with `v ∈ {0, 1}`.
+pub fn sign_hash_recoverable(key: &secp256k1::SecretKey, hash: &B256) -> [u8; 65] {
+    let (recid, compact) = SECP256K1
+        .sign_ecdsa_recoverable(Message::from_digest(hash.0), key)
+        .serialize_compact();
+    let mut signature = [0u8; 65];
+    signature[..64].copy_from_slice(&compact);
+    signature[64] = i32::from(recid) as u8;
+    signature
+}
+
+/// The address that signed `hash` with a 65-byte `r ‖ s ‖ v` signature (`v ∈ {0, 1}`), or
+/// `None` if the signature is malformed.
+pub fn recover_hash_signer(hash: &B256, signature: &[u8; 65]) -> Option<Address> {
+    let recid = RecoveryId::try_from(i32::from(signature[64])).ok()?;
+    let sig = RecoverableSignature::from_compact(&signature[..64], recid).ok()?;
+    let key = SECP256K1
+        .recover_ecdsa(Message::from_digest(hash.0), &sig)
+        .ok()?;
+    Some(Address::from_raw_public_key(
+        &key.serialize_uncompressed()[1..],
+    ))
+}
+
 /// Recovers the sender of one transaction.
 pub fn recover_tx_sender(tx: &TxEnvelope) -> Result<Address, RecoverError> {
     recover_signer(tx.signature(), &tx.signature_hash())

@@ -3,11 +3,9 @@
 //! later, and the Yes signatures collected sorted by signer for the root-chain contracts.
 
 use super::validators::ValidatorSet;
+use crate::crypto::{recover_hash_signer, sign_hash_recoverable};
 use alloy_primitives::{Address, B256, U256, keccak256};
-use secp256k1::{
-    Message, SECP256K1, SecretKey,
-    ecdsa::{RecoverableSignature, RecoveryId},
-};
+use secp256k1::SecretKey;
 
 /// A validator's verdict on a side transaction (peppermint's abci enum values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,25 +39,7 @@ pub fn sign_side_tx(key: &SecretKey, result: SideTxResult, data: &[u8]) -> Optio
     if result == SideTxResult::Skip || data.is_empty() {
         return None;
     }
-    let message = Message::from_digest(side_tx_sign_hash(result, data).0);
-    let (recid, compact) = SECP256K1
-        .sign_ecdsa_recoverable(message, key)
-        .serialize_compact();
-    let mut signature = [0u8; 65];
-    signature[..64].copy_from_slice(&compact);
-    signature[64] = i32::from(recid) as u8;
-    Some(signature)
-}
-
-fn recover(hash: &B256, signature: &[u8; 65]) -> Option<Address> {
-    let recid = RecoveryId::try_from(i32::from(signature[64])).ok()?;
-    let sig = RecoverableSignature::from_compact(&signature[..64], recid).ok()?;
-    let key = SECP256K1
-        .recover_ecdsa(Message::from_digest(hash.0), &sig)
-        .ok()?;
-    Some(Address::from_raw_public_key(
-        &key.serialize_uncompressed()[1..],
-    ))
+    Some(sign_hash_recoverable(key, &side_tx_sign_hash(result, data)))
 }
 
 /// The outcome of a side transaction from the votes of one height (§6.2 step 4): Yes if Yes
@@ -99,7 +79,7 @@ pub fn collect_yes_signatures(votes: &[SideTxVote], data: &[u8]) -> Vec<(Address
         .filter(|v| v.result == SideTxResult::Yes)
         .filter_map(|v| {
             let sig = v.signature?;
-            (recover(&hash, &sig)? == v.validator).then(|| {
+            (recover_hash_signer(&hash, &sig)? == v.validator).then(|| {
                 let r = U256::from_be_slice(&sig[..32]);
                 let s = U256::from_be_slice(&sig[32..64]);
                 (v.validator, [r, s, U256::from(u64::from(sig[64]) + 27)])

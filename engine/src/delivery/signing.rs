@@ -1,12 +1,10 @@
 //! Signed consensus votes: a canonical encoding, secp256k1 signatures, and batch verification.
 
 use super::tendermint::{DeliveryHeight, Vote, VoteKind};
+use crate::crypto::{recover_hash_signer, sign_hash_recoverable};
 use alloy_primitives::{Address, B256, keccak256};
 use rayon::prelude::*;
-use secp256k1::{
-    Message, SECP256K1, SecretKey,
-    ecdsa::{RecoverableSignature, RecoveryId},
-};
+use secp256k1::{SECP256K1, SecretKey};
 
 /// Domain separation: a vote signature can never be mistaken for a transaction or checkpoint
 /// signature.
@@ -74,27 +72,14 @@ pub fn sign_vote(chain_id: u64, key: &SecretKey, vote: Vote) -> SignedVote {
         vote.validator,
         "a validator signs its own votes"
     );
-    let message = Message::from_digest(vote_hash(chain_id, &vote).0);
-    let (recid, compact) = SECP256K1
-        .sign_ecdsa_recoverable(message, key)
-        .serialize_compact();
-    let mut signature = [0u8; 65];
-    signature[..64].copy_from_slice(&compact);
-    signature[64] = i32::from(recid) as u8;
+    let signature = sign_hash_recoverable(key, &vote_hash(chain_id, &vote));
     SignedVote { vote, signature }
 }
 
 /// Checks one vote's signature against its claimed voter.
 pub fn verify_vote(chain_id: u64, signed: &SignedVote) -> Result<(), VoteSignatureError> {
-    let recid = RecoveryId::try_from(i32::from(signed.signature[64]))
-        .map_err(|_| VoteSignatureError::Malformed)?;
-    let signature = RecoverableSignature::from_compact(&signed.signature[..64], recid)
-        .map_err(|_| VoteSignatureError::Malformed)?;
-    let message = Message::from_digest(vote_hash(chain_id, &signed.vote).0);
-    let key = SECP256K1
-        .recover_ecdsa(message, &signature)
-        .map_err(|_| VoteSignatureError::Malformed)?;
-    let recovered = Address::from_raw_public_key(&key.serialize_uncompressed()[1..]);
+    let recovered = recover_hash_signer(&vote_hash(chain_id, &signed.vote), &signed.signature)
+        .ok_or(VoteSignatureError::Malformed)?;
     if recovered == signed.vote.validator {
         Ok(())
     } else {
