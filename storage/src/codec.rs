@@ -2,76 +2,22 @@
 
 use alloy_consensus::{Eip658Value, Receipt, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
-use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, Log, LogData, U256};
+use alloy_primitives::{B256, Bytes, KECCAK256_EMPTY, Log, LogData, U256};
 use alloy_trie::Nibbles;
-use bttc_engine::primitives::{Account, RecoveredTx, StoredReceipt, TX_ENCODED_LEN_MAX};
+use bttc_engine::primitives::{
+    Account, ByteReader, DecodeError, RecoveredTx, StoredReceipt, TX_ENCODED_LEN_MAX,
+};
 
 /// Most transactions one stored block body may hold (bounds the decoder's allocation).
 pub const BLOCK_TXS_MAX: usize = 1 << 20;
 /// Most logs one stored receipt may hold.
 pub const RECEIPT_LOGS_MAX: usize = 1 << 20;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("stored {what} is corrupt: {why}")]
-pub struct CodecError {
-    pub what: &'static str,
-    pub why: String,
-}
+/// Decoding errors of stored values (the engine's codec error).
+pub type CodecError = DecodeError;
 
 fn corrupt(what: &'static str, why: impl Into<String>) -> CodecError {
-    CodecError {
-        what,
-        why: why.into(),
-    }
-}
-
-/// A cursor over bytes being decoded.
-struct Reader<'a> {
-    buf: &'a [u8],
-    what: &'static str,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Result<&'a [u8], CodecError> {
-        if self.buf.len() < len {
-            return Err(corrupt(
-                self.what,
-                format!("needs {len} more bytes, has {}", self.buf.len()),
-            ));
-        }
-        let (head, rest) = self.buf.split_at(len);
-        self.buf = rest;
-        Ok(head)
-    }
-    fn u8(&mut self) -> Result<u8, CodecError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32, CodecError> {
-        Ok(u32::from_be_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-    fn u64(&mut self) -> Result<u64, CodecError> {
-        Ok(u64::from_be_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
-    fn b256(&mut self) -> Result<B256, CodecError> {
-        Ok(B256::from_slice(self.take(32)?))
-    }
-    fn address(&mut self) -> Result<Address, CodecError> {
-        Ok(Address::from_slice(self.take(20)?))
-    }
-    fn finish(&self) -> Result<(), CodecError> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(corrupt(
-                self.what,
-                format!("{} trailing bytes", self.buf.len()),
-            ))
-        }
-    }
+    DecodeError::new(what, why)
 }
 
 /// Big-endian bytes of `value` without leading zeros.
@@ -103,10 +49,7 @@ pub fn encode_account(account: &Account) -> Vec<u8> {
 }
 
 pub fn decode_account(bytes: &[u8]) -> Result<Account, CodecError> {
-    let mut r = Reader {
-        buf: bytes,
-        what: "account",
-    };
+    let mut r = ByteReader::new(bytes, "account");
     let flags = r.u8()?;
     let nonce = r.u64()?;
     let len = r.u8()? as usize;
@@ -146,10 +89,7 @@ pub fn encode_body(txs: &[RecoveredTx]) -> Vec<u8> {
 }
 
 pub fn decode_body(bytes: &[u8]) -> Result<Vec<RecoveredTx>, CodecError> {
-    let mut r = Reader {
-        buf: bytes,
-        what: "block body",
-    };
+    let mut r = ByteReader::new(bytes, "block body");
     let count = r.u32()? as usize;
     if count > BLOCK_TXS_MAX {
         return Err(corrupt("block body", format!("{count} transactions")));
@@ -195,7 +135,7 @@ pub fn encode_receipts(receipts: &[StoredReceipt]) -> Vec<u8> {
 
 pub fn decode_receipts(bytes: &[u8]) -> Result<Vec<StoredReceipt>, CodecError> {
     let what = "receipts";
-    let mut r = Reader { buf: bytes, what };
+    let mut r = ByteReader::new(bytes, what);
     let count = r.u32()? as usize;
     if count > BLOCK_TXS_MAX {
         return Err(corrupt(what, format!("{count} receipts")));
@@ -213,7 +153,7 @@ pub fn decode_receipts(bytes: &[u8]) -> Result<Vec<StoredReceipt>, CodecError> {
         if log_count > RECEIPT_LOGS_MAX {
             return Err(corrupt(what, format!("{log_count} logs")));
         }
-        let mut logs = Vec::with_capacity(log_count.min(r.buf.len() / 25));
+        let mut logs = Vec::with_capacity(log_count.min(r.remaining() / 25));
         for _ in 0..log_count {
             let address = r.address()?;
             let topic_count = r.u8()? as usize;
@@ -252,10 +192,7 @@ pub fn encode_tx_location(block: u64, index: u32) -> [u8; 12] {
 }
 
 pub fn decode_tx_location(bytes: &[u8]) -> Result<(u64, u32), CodecError> {
-    let mut r = Reader {
-        buf: bytes,
-        what: "transaction location",
-    };
+    let mut r = ByteReader::new(bytes, "transaction location");
     let (block, index) = (r.u64()?, r.u32()?);
     r.finish()?;
     Ok((block, index))
@@ -287,6 +224,7 @@ pub fn trie_owner_prefix(owner: &B256) -> [u8; 33] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy_primitives::Address;
     use proptest::prelude::*;
 
     proptest! {

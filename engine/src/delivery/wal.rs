@@ -4,9 +4,9 @@
 //! and step.
 
 use super::tendermint::{
-    DeliveryHeight, Input, Message, Proposal, Round, Step, Timeout, ValueId, Vote, VoteKind,
+    DeliveryHeight, Input, Message, Proposal, Step, Timeout, ValueId, Vote, VoteKind,
 };
-use alloy_primitives::{Address, B256};
+use crate::primitives::{ByteReader, DecodeError};
 
 /// One log record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,10 +15,6 @@ pub enum WalEntry {
     Height(DeliveryHeight),
     Input(Input),
 }
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("write-ahead log record is corrupt: {0}")]
-pub struct WalDecodeError(&'static str);
 
 const TAG_HEIGHT: u8 = 0x10;
 const TAG_PROPOSAL: u8 = 1;
@@ -93,52 +89,17 @@ pub fn encode_wal_entry(entry: &WalEntry) -> Vec<u8> {
     out
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WalDecodeError> {
-        if self.0.len() < n {
-            return Err(WalDecodeError("truncated"));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    fn u8(&mut self) -> Result<u8, WalDecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn height(&mut self) -> Result<DeliveryHeight, WalDecodeError> {
-        Ok(DeliveryHeight(u64::from_be_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        )))
-    }
-    fn round(&mut self) -> Result<Round, WalDecodeError> {
-        Ok(u32::from_be_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-    fn b256(&mut self) -> Result<B256, WalDecodeError> {
-        Ok(B256::from_slice(self.take(32)?))
-    }
-    fn address(&mut self) -> Result<Address, WalDecodeError> {
-        Ok(Address::from_slice(self.take(20)?))
-    }
-    fn flag(&mut self) -> Result<bool, WalDecodeError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(WalDecodeError("bad flag")),
-        }
-    }
+fn height(r: &mut ByteReader<'_>) -> Result<DeliveryHeight, DecodeError> {
+    Ok(DeliveryHeight(r.u64()?))
 }
 
-pub fn decode_wal_entry(bytes: &[u8]) -> Result<WalEntry, WalDecodeError> {
-    let mut r = Reader(bytes);
+pub fn decode_wal_entry(bytes: &[u8]) -> Result<WalEntry, DecodeError> {
+    let mut r = ByteReader::new(bytes, "write-ahead log record");
     let entry = match r.u8()? {
-        TAG_HEIGHT => WalEntry::Height(r.height()?),
+        TAG_HEIGHT => WalEntry::Height(height(&mut r)?),
         TAG_PROPOSAL => {
-            let (height, round, value) = (r.height()?, r.round()?, r.b256()?);
-            let valid_round = if r.flag()? { Some(r.round()?) } else { None };
+            let (height, round, value) = (height(&mut r)?, r.u32()?, r.b256()?);
+            let valid_round = if r.flag()? { Some(r.u32()?) } else { None };
             let proposer = r.address()?;
             WalEntry::Input(Input::Message(Message::Proposal(Proposal {
                 height,
@@ -152,9 +113,9 @@ pub fn decode_wal_entry(bytes: &[u8]) -> Result<WalEntry, WalDecodeError> {
             let kind = match r.u8()? {
                 1 => VoteKind::Prevote,
                 2 => VoteKind::Precommit,
-                _ => return Err(WalDecodeError("bad vote kind")),
+                _ => return Err(r.error("bad vote kind")),
             };
-            let (height, round) = (r.height()?, r.round()?);
+            let (height, round) = (height(&mut r)?, r.u32()?);
             let value = if r.flag()? { Some(r.b256()?) } else { None };
             let validator = r.address()?;
             WalEntry::Input(Input::Message(Message::Vote(Vote {
@@ -170,27 +131,25 @@ pub fn decode_wal_entry(bytes: &[u8]) -> Result<WalEntry, WalDecodeError> {
                 0 => Step::Propose,
                 1 => Step::Prevote,
                 2 => Step::Precommit,
-                _ => return Err(WalDecodeError("bad step")),
+                _ => return Err(r.error("bad step")),
             };
             WalEntry::Input(Input::Timeout(Timeout {
                 step,
-                height: r.height()?,
-                round: r.round()?,
+                height: height(&mut r)?,
+                round: r.u32()?,
             }))
         }
         TAG_PROPOSE_VALUE => {
-            let (height, round, value) = (r.height()?, r.round()?, r.b256()?);
+            let (height, round, value) = (height(&mut r)?, r.u32()?, r.b256()?);
             WalEntry::Input(Input::ProposeValue {
                 height,
                 round,
                 value,
             })
         }
-        _ => return Err(WalDecodeError("unknown tag")),
+        _ => return Err(r.error("unknown tag")),
     };
-    if !r.0.is_empty() {
-        return Err(WalDecodeError("trailing bytes"));
-    }
+    r.finish()?;
     Ok(entry)
 }
 
@@ -215,6 +174,7 @@ pub fn last_height_inputs(entries: &[WalEntry]) -> Option<(DeliveryHeight, Vec<I
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy_primitives::{Address, B256};
     use proptest::prelude::*;
 
     fn entries(seed: u64) -> Vec<WalEntry> {

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 pub use alloy_primitives::BlockNumber;
 
+mod reader;
+pub use reader::{ByteReader, DecodeError};
+
 /// Largest encoded transaction the node accepts (geth's txMaxSize is 128 KiB).
 pub const TX_ENCODED_LEN_MAX: usize = 128 * 1024;
 
