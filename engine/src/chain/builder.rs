@@ -2,10 +2,7 @@
 //! with Ethereum's roots.
 
 use crate::{
-    chain::{
-        mempool::{BestTxs, Mempool},
-        spec::ChainSpec,
-    },
+    chain::{mempool::Mempool, spec::ChainSpec},
     exec::{BlockEnv, ExecError, SequentialBlock, StateChanges, StateReader, TxInvalid},
     merkle::{
         state_root::{StateRootUpdate, update_state_root},
@@ -105,15 +102,6 @@ pub trait TxSource {
     fn next_tx(&mut self) -> Option<Arc<RecoveredTx>>;
     /// Yields no more transactions of `sender` (one of them failed).
     fn skip_sender(&mut self, sender: &Address);
-}
-
-impl TxSource for BestTxs<'_> {
-    fn next_tx(&mut self) -> Option<Arc<RecoveredTx>> {
-        self.next()
-    }
-    fn skip_sender(&mut self, sender: &Address) {
-        BestTxs::skip_sender(self, sender)
-    }
 }
 
 /// Candidates taken from the pool up front, so that the pool is not locked while a block

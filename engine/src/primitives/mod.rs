@@ -1,6 +1,6 @@
 //! Core data types: recovered transactions, accounts, blocks, and the bounds they obey.
 
-use alloy_consensus::{Header, Receipt, TxEnvelope};
+use alloy_consensus::{Receipt, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bloom, U256};
 use serde::{Deserialize, Serialize};
@@ -54,14 +54,6 @@ impl Account {
     pub fn is_empty(&self) -> bool {
         self.nonce == 0 && self.balance.is_zero() && !self.has_code()
     }
-}
-
-/// A block as the chain stores it: header, transactions with their senders.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Block {
-    pub header: Header,
-    pub hash: B256,
-    pub transactions: Vec<RecoveredTx>,
 }
 
 /// A receipt as stored: what the consensus encoding needs, nothing derivable (bloom, gas used by

@@ -4,6 +4,7 @@ use alloy_consensus::{
     Header, ReceiptEnvelope, ReceiptWithBloom, Transaction as _, TxType,
     transaction::{Recovered, TransactionInfo},
 };
+use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{B256, Sealed, U256};
 use alloy_rlp::Encodable;
 use alloy_rpc_types_eth::{Block, BlockTransactions, Log, Transaction, TransactionReceipt};
@@ -42,9 +43,7 @@ pub fn rpc_block(header: &Header, hash: B256, txs: &[RecoveredTx], full: bool) -
     } else {
         BlockTransactions::Hashes(txs.iter().map(|t| t.hash).collect())
     };
-    // Size of the RLP block: header, transactions, and empty ommers (and withdrawals).
-    let txs_len: usize = txs.iter().map(|t| t.encoded_len + 3).sum();
-    let size = header.length() + txs_len + 8;
+    let size = block_rlp_len(header, txs);
     let rpc_header = alloy_rpc_types_eth::Header::from_consensus(
         Sealed::new_unchecked(header.clone(), hash),
         None,
@@ -55,6 +54,18 @@ pub fn rpc_block(header: &Header, hash: B256, txs: &[RecoveredTx], full: bool) -
         block.withdrawals = Some(Default::default());
     }
     block
+}
+
+/// Exact length of the block's RLP: `[header, [txs], [] ommers, ([] withdrawals)]`, with
+/// typed transactions wrapped as RLP strings as in a block body.
+pub fn block_rlp_len(header: &Header, txs: &[RecoveredTx]) -> usize {
+    let txs_payload: usize = txs.iter().map(|t| t.envelope.network_len()).sum();
+    let list = |payload: usize| alloy_rlp::length_of_length(payload) + payload;
+    let mut payload = header.length() + list(txs_payload) + list(0);
+    if header.withdrawals_root.is_some() {
+        payload += list(0);
+    }
+    list(payload)
 }
 
 /// RPC logs of one receipt; `first_log_index` is the block-wide index of its first log.
@@ -130,5 +141,57 @@ pub fn rpc_receipt(
         from: tx.sender,
         to: tx.envelope.to(),
         contract_address,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{Block, BlockBody, SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
+    use alloy_primitives::{Address, Signature, TxKind};
+
+    #[test]
+    fn block_size_is_the_length_of_the_block_rlp() {
+        let sig = Signature::new(U256::from(1), U256::from(2), false);
+        let legacy = TxLegacy {
+            chain_id: Some(1),
+            gas_limit: 21_000,
+            to: TxKind::Call(Address::ZERO),
+            ..Default::default()
+        };
+        let typed = TxEip1559 {
+            chain_id: 1,
+            gas_limit: 21_000,
+            to: TxKind::Call(Address::ZERO),
+            ..Default::default()
+        };
+        let envelopes: Vec<TxEnvelope> = vec![
+            legacy.into_signed(sig).into(),
+            typed.into_signed(sig).into(),
+        ];
+        let txs: Vec<RecoveredTx> = envelopes
+            .iter()
+            .map(|e| RecoveredTx::new_unchecked(e.clone(), Address::ZERO))
+            .collect();
+        for withdrawals in [None, Some(Default::default())] {
+            let header = Header {
+                withdrawals_root: withdrawals
+                    .as_ref()
+                    .map(|_| alloy_consensus::EMPTY_ROOT_HASH),
+                ..Default::default()
+            };
+            let block = Block {
+                header: header.clone(),
+                body: BlockBody {
+                    transactions: envelopes.clone(),
+                    ommers: vec![],
+                    withdrawals,
+                },
+            };
+            assert_eq!(
+                block_rlp_len(&header, &txs),
+                alloy_rlp::encode(&block).len()
+            );
+        }
     }
 }
