@@ -1,6 +1,8 @@
 //! The Delivery chain: Tendermint consensus (and, later, the checkpoint, clerk, staking and
 //! span modules).
 
+pub mod app;
+pub mod block;
 pub mod side_pipeline;
 pub mod side_tx;
 pub mod signing;

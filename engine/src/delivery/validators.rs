@@ -18,6 +18,9 @@ pub struct ValidatorSet {
     proposer: usize,
 }
 
+/// Members a set may hold (bounds decoding and per-vote work).
+pub const VALIDATORS_MAX: usize = 1_000;
+
 /// Priorities are rescaled so that their spread stays within this many times the total power.
 const PRIORITY_WINDOW_FACTOR: i64 = 2;
 
@@ -136,6 +139,62 @@ impl ValidatorSet {
         let mut rotated = self.clone();
         rotated.increment_proposer_priority(round);
         rotated.proposer()
+    }
+
+    /// Hash of the members and powers (not the priorities): what a block header names.
+    pub fn hash(&self) -> alloy_primitives::B256 {
+        let mut bytes = Vec::with_capacity(self.validators.len() * 28);
+        for v in &self.validators {
+            bytes.extend_from_slice(v.address.as_slice());
+            bytes.extend_from_slice(&v.power.to_be_bytes());
+        }
+        alloy_primitives::keccak256(bytes)
+    }
+
+    /// `count(4) ‖ (address(20) power(8) priority(8))* ‖ proposer(4)`: the whole set,
+    /// priorities included, as application state stores it.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + self.validators.len() * 36);
+        out.extend_from_slice(&(self.validators.len() as u32).to_be_bytes());
+        for v in &self.validators {
+            out.extend_from_slice(v.address.as_slice());
+            out.extend_from_slice(&v.power.to_be_bytes());
+            out.extend_from_slice(&v.priority.to_be_bytes());
+        }
+        out.extend_from_slice(&(self.proposer as u32).to_be_bytes());
+        out
+    }
+
+    /// Decodes [`ValidatorSet::encode`], refusing empty, unsorted or out-of-range sets.
+    pub fn decode(bytes: &[u8]) -> Result<Self, crate::primitives::DecodeError> {
+        let mut r = crate::primitives::ByteReader::new(bytes, "validator set");
+        let count = r.u32()? as usize;
+        if count == 0 || count > VALIDATORS_MAX || r.remaining() != count * 36 + 4 {
+            return Err(r.error(format!("{count} validators")));
+        }
+        let mut validators = Vec::with_capacity(count);
+        for _ in 0..count {
+            let address = r.address()?;
+            let power = r.u64()? as i64;
+            let priority = r.u64()? as i64;
+            validators.push(Validator {
+                address,
+                power,
+                priority,
+            });
+        }
+        let proposer = r.u32()? as usize;
+        r.finish()?;
+        if proposer >= count
+            || validators.windows(2).any(|w| w[0].address >= w[1].address)
+            || validators.iter().any(|v| v.power <= 0)
+        {
+            return Err(r.error("unsorted, duplicate or powerless members"));
+        }
+        Ok(Self {
+            validators,
+            proposer,
+        })
     }
 
     fn rescale_priorities(&mut self, diff_max: i64) {
