@@ -1,14 +1,23 @@
-//! The Delivery chain's MDBX environment: the consensus write-ahead log and the votes this
-//! validator signed, which refuse a second, different vote for the same height, round and kind.
+//! The Delivery chain's MDBX environment: committed blocks and their commits, the application
+//! state, the consensus write-ahead log, and the votes this validator signed (which refuse a
+//! second, different vote for the same height, round and kind).
 
 use crate::{StorageError, SyncMode};
-use bttc_engine::delivery::{
-    signing::{SignedVote, decode_signed_vote, encode_signed_vote},
-    tendermint::VoteKind,
-    wal::{WalEntry, decode_wal_entry, encode_wal_entry},
+use alloy_primitives::{Address, B256, Bytes};
+use bttc_engine::{
+    delivery::{
+        app::{AppState, Changes},
+        block::{Block, CommitVote, decode_commit, encode_commit},
+        signing::{SignedVote, decode_signed_vote, encode_signed_vote},
+        tendermint::VoteKind,
+        validators::ValidatorSet,
+        wal::{WalEntry, decode_wal_entry, encode_wal_entry},
+    },
+    primitives::{ByteReader, DecodeError},
 };
 use libmdbx::{
-    Database, DatabaseOptions, Mode, ReadWriteOptions, TableFlags, WriteFlags, WriteMap,
+    Database, DatabaseOptions, Mode, RW, ReadWriteOptions, TableFlags, Transaction, WriteFlags,
+    WriteMap,
 };
 use std::{borrow::Cow, path::Path};
 
@@ -16,6 +25,21 @@ use std::{borrow::Cow, path::Path};
 const WAL: &str = "Wal";
 /// height (8) ‖ round (4) ‖ kind (1) → signed vote
 const SIGNED_VOTES: &str = "SignedVotes";
+/// height (8) → block
+const BLOCKS: &str = "Blocks";
+/// height (8) → the commit that decided it
+const COMMITS: &str = "Commits";
+/// "app" → application state summary (see `encode_app_meta`)
+const META: &str = "Meta";
+/// key → value of the application's key-value state
+const KV: &str = "Kv";
+/// address (20) → nonce (8)
+const NONCES: &str = "Nonces";
+/// block hash → a proposed block of the current height (kept so a restart can re-propose it)
+const PENDING: &str = "PendingBlocks";
+/// height (8) ‖ round (4) ‖ validator (20) → a received precommit with its side results
+const PRECOMMITS: &str = "Precommits";
+const META_APP: &[u8] = b"app";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryStoreError {
@@ -30,6 +54,8 @@ pub enum DeliveryStoreError {
     },
     #[error("stored delivery record is corrupt: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
 }
 
 impl From<libmdbx::Error> for DeliveryStoreError {
@@ -61,7 +87,7 @@ impl DeliveryDb {
         let db = Database::<WriteMap>::open_with_options(
             path,
             DatabaseOptions {
-                max_tables: Some(4),
+                max_tables: Some(12),
                 mode: Mode::ReadWrite(ReadWriteOptions {
                     sync_mode: match sync {
                         SyncMode::Durable => libmdbx::SyncMode::Durable,
@@ -76,7 +102,18 @@ impl DeliveryDb {
         )?;
         let txn = db.begin_rw_txn()?;
         txn.create_table(Some(WAL), TableFlags::empty())?;
-        txn.create_table(Some(SIGNED_VOTES), TableFlags::empty())?;
+        for table in [
+            SIGNED_VOTES,
+            BLOCKS,
+            COMMITS,
+            META,
+            KV,
+            NONCES,
+            PENDING,
+            PRECOMMITS,
+        ] {
+            txn.create_table(Some(table), TableFlags::empty())?;
+        }
         txn.commit()?;
         Ok(Self { db })
     }
@@ -152,6 +189,176 @@ impl DeliveryDb {
         Ok(())
     }
 
+    /// Keeps received precommits (with their side results) of the current height, so that a
+    /// commit can be assembled after a restart replays the log.
+    pub fn record_precommits(&self, precommits: &[CommitVote]) -> Result<(), DeliveryStoreError> {
+        if precommits.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_rw_txn()?;
+        let table = txn.open_table(Some(PRECOMMITS))?;
+        for c in precommits {
+            let v = &c.vote.vote;
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&v.height.0.to_be_bytes());
+            key[8..12].copy_from_slice(&v.round.to_be_bytes());
+            key[12..].copy_from_slice(v.validator.as_slice());
+            let mut bytes = Vec::new();
+            c.encode(&mut bytes);
+            txn.put(&table, key, bytes, WriteFlags::UPSERT)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Received precommits at `height`.
+    pub fn precommits(&self, height: u64) -> Result<Vec<CommitVote>, DeliveryStoreError> {
+        let txn = self.db.begin_ro_txn()?;
+        let table = txn.open_table(Some(PRECOMMITS))?;
+        let mut cursor = txn.cursor(&table)?;
+        let prefix = height.to_be_bytes();
+        let mut out = Vec::new();
+        let mut entry: Option<(Vec<u8>, Vec<u8>)> = cursor.set_range(&prefix)?;
+        while let Some((key, bytes)) = entry {
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let mut r = ByteReader::new(&bytes, "stored precommit");
+            out.push(CommitVote::decode(&mut r)?);
+            entry = cursor.next()?;
+        }
+        Ok(out)
+    }
+
+    /// Keeps a proposed block of the current height until the height commits.
+    pub fn put_pending_block(&self, block: &Block) -> Result<(), DeliveryStoreError> {
+        let txn = self.db.begin_rw_txn()?;
+        let table = txn.open_table(Some(PENDING))?;
+        txn.put(&table, block.hash(), block.encode(), WriteFlags::UPSERT)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn pending_block(&self, hash: B256) -> Result<Option<Block>, DeliveryStoreError> {
+        let txn = self.db.begin_ro_txn()?;
+        let table = txn.open_table(Some(PENDING))?;
+        let bytes: Option<Vec<u8>> = txn.get(&table, hash.as_slice())?;
+        Ok(bytes.map(|b| Block::decode(&b)).transpose()?)
+    }
+
+    /// Stores a decided block, its commit and the application state after it, in one
+    /// transaction; drops the current height's pending blocks, precommits and older log.
+    pub fn commit_block(
+        &self,
+        block: &Block,
+        commit: &[CommitVote],
+        state: &AppState,
+        changes: &Changes,
+    ) -> Result<(), DeliveryStoreError> {
+        let height = block.header.height.to_be_bytes();
+        let txn = self.db.begin_rw_txn()?;
+        txn.put(
+            &txn.open_table(Some(BLOCKS))?,
+            height,
+            block.encode(),
+            WriteFlags::UPSERT,
+        )?;
+        let mut commit_bytes = Vec::new();
+        encode_commit(commit, &mut commit_bytes);
+        txn.put(
+            &txn.open_table(Some(COMMITS))?,
+            height,
+            commit_bytes,
+            WriteFlags::UPSERT,
+        )?;
+        let kv = txn.open_table(Some(KV))?;
+        for (k, v) in &changes.kv {
+            txn.put(&kv, k, v, WriteFlags::UPSERT)?;
+        }
+        let nonces = txn.open_table(Some(NONCES))?;
+        for (a, n) in &changes.nonces {
+            txn.put(&nonces, a.as_slice(), n.to_be_bytes(), WriteFlags::UPSERT)?;
+        }
+        txn.put(
+            &txn.open_table(Some(META))?,
+            META_APP,
+            encode_app_meta(state),
+            WriteFlags::UPSERT,
+        )?;
+        txn.clear_table(&txn.open_table(Some(PENDING))?)?;
+        delete_below(&txn, PRECOMMITS, &(block.header.height + 1).to_be_bytes())?;
+        // The log before the current height's first record is no longer replayed.
+        let wal = txn.open_table(Some(WAL))?;
+        let last_height_seq = {
+            let mut cursor = txn.cursor(&wal)?;
+            let mut seq = None;
+            let mut entry: Option<([u8; 8], Vec<u8>)> = cursor.last()?;
+            while let Some((key, bytes)) = entry {
+                if matches!(decode_wal_entry(&bytes), Ok(WalEntry::Height(_))) {
+                    seq = Some(key);
+                    break;
+                }
+                entry = cursor.prev()?;
+            }
+            seq
+        };
+        if let Some(seq) = last_height_seq {
+            delete_below(&txn, WAL, &seq)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The application state, or `None` before the first block.
+    pub fn app_state(&self, chain_id: u64) -> Result<Option<AppState>, DeliveryStoreError> {
+        let txn = self.db.begin_ro_txn()?;
+        let meta: Option<Vec<u8>> = txn.get(&txn.open_table(Some(META))?, META_APP)?;
+        let Some(meta) = meta else {
+            return Ok(None);
+        };
+        let mut state = decode_app_meta(chain_id, &meta)?;
+        for item in txn
+            .cursor(&txn.open_table(Some(KV))?)?
+            .iter_start::<Vec<u8>, Vec<u8>>()
+        {
+            let (k, v) = item?;
+            state.kv.insert(Bytes::from(k), Bytes::from(v));
+        }
+        for item in txn
+            .cursor(&txn.open_table(Some(NONCES))?)?
+            .iter_start::<Vec<u8>, [u8; 8]>()
+        {
+            let (a, n) = item?;
+            if a.len() != 20 {
+                return Err(DeliveryStoreError::Corrupt("nonce key".to_owned()));
+            }
+            state
+                .nonces
+                .insert(Address::from_slice(&a), u64::from_be_bytes(n));
+        }
+        Ok(Some(state))
+    }
+
+    /// A committed block with the commit that decided it.
+    pub fn block(
+        &self,
+        height: u64,
+    ) -> Result<Option<(Block, Vec<CommitVote>)>, DeliveryStoreError> {
+        let txn = self.db.begin_ro_txn()?;
+        let key = height.to_be_bytes();
+        let block: Option<Vec<u8>> = txn.get(&txn.open_table(Some(BLOCKS))?, key)?;
+        let commit: Option<Vec<u8>> = txn.get(&txn.open_table(Some(COMMITS))?, key)?;
+        match (block, commit) {
+            (Some(b), Some(c)) => {
+                let mut r = ByteReader::new(&c, "stored commit");
+                let commit = decode_commit(&mut r)?;
+                r.finish()?;
+                Ok(Some((Block::decode(&b)?, commit)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Every vote this validator signed, by height, round and kind.
     pub fn signed_votes(&self) -> Result<Vec<SignedVote>, DeliveryStoreError> {
         let txn = self.db.begin_ro_txn()?;
@@ -169,6 +376,95 @@ impl DeliveryDb {
         }
         Ok(out)
     }
+}
+
+/// Deletes every entry of `table` whose key sorts below `bound`.
+fn delete_below(
+    txn: &Transaction<'_, RW, WriteMap>,
+    table: &str,
+    bound: &[u8],
+) -> Result<(), DeliveryStoreError> {
+    let table = txn.open_table(Some(table))?;
+    let mut cursor = txn.cursor(&table)?;
+    let mut entry: Option<(Vec<u8>, ())> = cursor.first()?;
+    while let Some((key, ())) = entry {
+        if key.as_slice() >= bound {
+            break;
+        }
+        cursor.del(WriteFlags::empty())?;
+        entry = cursor.get_current()?;
+    }
+    Ok(())
+}
+
+/// `height ‖ block_hash ‖ time ‖ app_hash ‖ len ‖ validators ‖ len ‖ last_validators ‖
+/// pending side transactions`; the key-value state and nonces live in their own tables.
+fn encode_app_meta(state: &AppState) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&state.height.to_be_bytes());
+    out.extend_from_slice(state.block_hash.as_slice());
+    out.extend_from_slice(&state.time_ms.to_be_bytes());
+    out.extend_from_slice(state.app_hash.as_slice());
+    for set in [&state.validators, &state.last_validators] {
+        let bytes = set.encode();
+        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(&(state.pending_side.len() as u32).to_be_bytes());
+    for (height, payloads) in &state.pending_side {
+        out.extend_from_slice(&height.to_be_bytes());
+        out.extend_from_slice(&(payloads.len() as u32).to_be_bytes());
+        for p in payloads {
+            out.extend_from_slice(&(p.len() as u32).to_be_bytes());
+            out.extend_from_slice(p);
+        }
+    }
+    out
+}
+
+fn decode_app_meta(chain_id: u64, bytes: &[u8]) -> Result<AppState, DecodeError> {
+    let mut r = ByteReader::new(bytes, "application state");
+    let height = r.u64()?;
+    let block_hash = r.b256()?;
+    let time_ms = r.u64()?;
+    let app_hash = r.b256()?;
+    let mut set = || -> Result<ValidatorSet, DecodeError> {
+        let len = r.u32()? as usize;
+        ValidatorSet::decode(r.take(len)?)
+    };
+    let validators = set()?;
+    let last_validators = set()?;
+    let count = r.u32()?;
+    if count > 2 {
+        return Err(r.error(format!("{count} pending side heights")));
+    }
+    let mut pending_side = Vec::new();
+    for _ in 0..count {
+        let h = r.u64()?;
+        let n = r.u32()? as usize;
+        if n > bttc_engine::delivery::side_pipeline::SIDE_TXS_PER_BLOCK_MAX {
+            return Err(r.error(format!("{n} pending side transactions")));
+        }
+        let mut payloads = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = r.u32()? as usize;
+            payloads.push(Bytes::copy_from_slice(r.take(len)?));
+        }
+        pending_side.push((h, payloads));
+    }
+    r.finish()?;
+    Ok(AppState {
+        chain_id,
+        height,
+        block_hash,
+        time_ms,
+        app_hash,
+        validators,
+        last_validators,
+        nonces: Default::default(),
+        kv: Default::default(),
+        pending_side,
+    })
 }
 
 #[cfg(test)]
@@ -221,5 +517,36 @@ mod tests {
             Err(DeliveryStoreError::DoubleSign { .. })
         ));
         assert_eq!(db.signed_votes().unwrap(), vec![vote]);
+    }
+
+    #[test]
+    fn committed_blocks_and_app_state_survive_reopening() {
+        use bttc_engine::delivery::{
+            app::AppState,
+            block::{Block, DeliveryTx, TxKind},
+            signing::key_address,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::from_byte_array([5; 32]).unwrap();
+        let me = key_address(&key);
+        let mut state = AppState::genesis(3, &[me], 10);
+        let tx = DeliveryTx::signed(3, &key, TxKind::Set, 0, Bytes::from_static(b"\x01ab"));
+        let block = Block::new(state.draft(me, 20), vec![tx], Vec::new());
+        state.check_block(&block, None).unwrap();
+        let changes = state.apply(&block);
+        {
+            let db = DeliveryDb::open(dir.path(), SyncMode::Durable).unwrap();
+            assert_eq!(db.app_state(3).unwrap(), None);
+            db.put_pending_block(&block).unwrap();
+            assert_eq!(db.pending_block(block.hash()).unwrap(), Some(block.clone()));
+            db.append_wal(&[WalEntry::Height(DeliveryHeight(1))])
+                .unwrap();
+            db.commit_block(&block, &[], &state, &changes).unwrap();
+            assert_eq!(db.pending_block(block.hash()).unwrap(), None);
+        }
+        let db = DeliveryDb::open(dir.path(), SyncMode::Durable).unwrap();
+        assert_eq!(db.app_state(3).unwrap(), Some(state));
+        assert_eq!(db.block(1).unwrap(), Some((block, Vec::new())));
+        assert_eq!(db.block(2).unwrap(), None);
     }
 }
