@@ -1,5 +1,7 @@
 //! The `bttc` command: CLI and wiring only; the protocol lives in bttc-engine.
 
+mod delivery;
+mod devnet;
 mod node;
 
 use alloy_primitives::{Address, utils::format_ether};
@@ -32,6 +34,29 @@ enum Command {
     /// Inspect a node's database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Run one Delivery chain validator.
+    Delivery(DeliveryArgs),
+    /// Start a local Delivery chain: N validator processes on loopback.
+    Devnet(devnet::DevnetArgs),
+}
+
+#[derive(clap::Args)]
+struct DeliveryArgs {
+    /// Directory of this validator's database (and its optional `side-facts` file).
+    #[arg(long)]
+    datadir: PathBuf,
+    /// The Delivery genesis file (as `bttc devnet` writes it).
+    #[arg(long)]
+    genesis: PathBuf,
+    /// File holding this validator's secp256k1 key in hex.
+    #[arg(long = "key-file")]
+    key_file: PathBuf,
+    /// JSON-RPC listen address (defaults to this validator's entry in the genesis).
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// How commits reach the disk.
+    #[arg(long = "db.sync", value_enum, default_value = "durable")]
+    db_sync: DbSync,
 }
 
 #[derive(Subcommand)]
@@ -90,7 +115,56 @@ fn main() -> eyre::Result<()> {
     match Cli::parse().command {
         Command::Node(args) => run_node(args),
         Command::Db(DbCommand::Verify { datadir, chain }) => verify_db(&datadir, &chain),
+        Command::Delivery(args) => run_delivery(args),
+        Command::Devnet(args) => devnet::run(args),
     }
+}
+
+fn run_delivery(args: DeliveryArgs) -> eyre::Result<()> {
+    let genesis = delivery::DeliveryGenesis::load(&args.genesis)?;
+    let key = devnet::read_key(&args.key_file)?;
+    let me = bttc_engine::delivery::signing::key_address(&key);
+    let http = match args.http {
+        Some(h) => h,
+        None => {
+            genesis
+                .validators
+                .iter()
+                .find(|v| v.address == me)
+                .ok_or_else(|| eyre::eyre!("key {me} is not a validator of this genesis"))?
+                .rpc
+        }
+    };
+    let sync = match args.db_sync {
+        DbSync::Durable => SyncMode::Durable,
+        DbSync::SafeNoSync => SyncMode::SafeNoSync,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let validator = delivery::run_validator(
+            delivery::DriverConfig {
+                datadir: args.datadir,
+                genesis,
+                key,
+                sync,
+            },
+            http,
+            stop_rx,
+        );
+        tokio::pin!(validator);
+        tokio::select! {
+            r = &mut validator => return r,
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
+            _ = term.recv() => tracing::info!("terminated, shutting down"),
+        }
+        let _ = stop_tx.send(true);
+        validator.await
+    })
 }
 
 fn verify_db(datadir: &std::path::Path, chain: &str) -> eyre::Result<()> {

@@ -1,6 +1,7 @@
 //! Ethereum JSON-RPC over HTTP (jsonrpsee): `eth_*`, `net_*`, `web3_*` with geth-shaped answers.
 
 pub mod convert;
+pub mod delivery;
 mod eth;
 
 pub use eth::{EthApiServer, EthRpc, NetApiServer, TxpoolApiServer, Web3ApiServer};

@@ -1,0 +1,156 @@
+//! The Delivery node's JSON-RPC: `delivery_status`, `delivery_getBlock`, `delivery_sendTx`.
+
+use super::RpcLimits;
+use alloy_primitives::{Address, B256, Bytes};
+use bttc_engine::delivery::block::{Block, CommitVote, TxKind};
+use jsonrpsee::{
+    RpcModule,
+    core::RpcResult,
+    proc_macros::rpc,
+    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
+    types::{ErrorObject, ErrorObjectOwned},
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::{net::SocketAddr, sync::Arc};
+
+const INVALID_PARAMS: i32 = -32602;
+const SERVER: i32 = -32000;
+
+/// What the Delivery RPC needs from the node.
+pub trait DeliveryBackend: Send + Sync + 'static {
+    /// The node's live status (a JSON object).
+    fn status(&self) -> Value;
+    /// A committed block with the commit that decided it.
+    fn block(&self, height: u64) -> Result<Option<(Block, Vec<CommitVote>)>, String>;
+    /// Signs a transaction with the node's validator key and queues it for a proposal.
+    fn submit(&self, kind: TxKind, payload: Bytes) -> Result<B256, String>;
+}
+
+#[rpc(server, namespace = "delivery")]
+pub trait DeliveryApi {
+    #[method(name = "status")]
+    fn status(&self) -> RpcResult<Value>;
+    #[method(name = "getBlock")]
+    fn get_block(&self, height: u64) -> RpcResult<Option<Value>>;
+    /// `kind` is `"set"` or `"side"`; `payload` as in the transaction format.
+    #[method(name = "sendTx")]
+    fn send_tx(&self, kind: String, payload: Bytes) -> RpcResult<B256>;
+}
+
+struct DeliveryRpc<B> {
+    backend: Arc<B>,
+}
+
+fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObject::owned(code, message.into(), None::<()>)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VoteJson {
+    kind: &'static str,
+    height: u64,
+    round: u32,
+    value: Option<B256>,
+    validator: Address,
+    signature: Bytes,
+    side_results: Vec<Value>,
+}
+
+fn commit_vote_json(c: &CommitVote) -> VoteJson {
+    let v = &c.vote.vote;
+    VoteJson {
+        kind: "precommit",
+        height: v.height.0,
+        round: v.round,
+        value: v.value,
+        validator: v.validator,
+        signature: Bytes::copy_from_slice(&c.vote.signature),
+        side_results: c
+            .side
+            .iter()
+            .map(|e| {
+                json!({
+                    "txHash": e.tx_hash,
+                    "result": e.result as u8,
+                    "signature": e.signature.map(|s| Bytes::copy_from_slice(&s)),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// A block and its commit as JSON.
+pub fn block_json(block: &Block, commit: &[CommitVote]) -> Value {
+    let h = &block.header;
+    json!({
+        "hash": block.hash(),
+        "header": {
+            "height": h.height,
+            "timeMs": h.time_ms,
+            "proposer": h.proposer,
+            "prevHash": h.prev_hash,
+            "appHash": h.app_hash,
+            "validatorsHash": h.validators_hash,
+            "txsHash": h.txs_hash,
+            "lastCommitHash": h.last_commit_hash,
+        },
+        "txs": block.txs.iter().map(|t| json!({
+            "hash": t.hash(),
+            "kind": match t.kind { TxKind::Set => "set", TxKind::Side => "side" },
+            "nonce": t.nonce,
+            "payload": t.payload,
+        })).collect::<Vec<_>>(),
+        "lastCommit": block.last_commit.iter().map(commit_vote_json).collect::<Vec<_>>(),
+        "commit": commit.iter().map(commit_vote_json).collect::<Vec<_>>(),
+    })
+}
+
+impl<B: DeliveryBackend> DeliveryApiServer for DeliveryRpc<B> {
+    fn status(&self) -> RpcResult<Value> {
+        Ok(self.backend.status())
+    }
+
+    fn get_block(&self, height: u64) -> RpcResult<Option<Value>> {
+        let found = self.backend.block(height).map_err(|e| err(SERVER, e))?;
+        Ok(found.map(|(block, commit)| block_json(&block, &commit)))
+    }
+
+    fn send_tx(&self, kind: String, payload: Bytes) -> RpcResult<B256> {
+        let kind = match kind.as_str() {
+            "set" => TxKind::Set,
+            "side" => TxKind::Side,
+            other => {
+                return Err(err(
+                    INVALID_PARAMS,
+                    format!("unknown transaction kind {other:?}; use \"set\" or \"side\""),
+                ));
+            }
+        };
+        self.backend
+            .submit(kind, payload)
+            .map_err(|e| err(INVALID_PARAMS, e))
+    }
+}
+
+/// Starts the Delivery node's HTTP JSON-RPC server.
+pub async fn start_delivery_http<B: DeliveryBackend>(
+    backend: Arc<B>,
+    addr: SocketAddr,
+    limits: RpcLimits,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let config = ServerConfig::builder()
+        .max_request_body_size(limits.request_bytes_max)
+        .max_response_body_size(limits.response_bytes_max)
+        .max_connections(limits.connections_max)
+        .set_batch_request_config(BatchRequestConfig::Limit(limits.batch_len_max))
+        .build();
+    let server = Server::builder().set_config(config).build(addr).await?;
+    let local = server.local_addr()?;
+    let mut module = RpcModule::new(());
+    module
+        .merge(DeliveryApiServer::into_rpc(DeliveryRpc { backend }))
+        .expect("unique method names");
+    Ok((local, server.start(module)))
+}
