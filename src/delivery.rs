@@ -201,6 +201,14 @@ impl DeliveryBackend for Shared {
         self.db.block(height).map_err(|e| e.to_string())
     }
 
+    fn value(&self, key: &[u8]) -> Result<Option<Bytes>, String> {
+        Ok(self
+            .db
+            .value(key)
+            .map_err(|e| e.to_string())?
+            .map(Bytes::from))
+    }
+
     fn submit(&self, kind: TxKind, payload: Bytes) -> Result<B256, String> {
         if payload.len() > bttc_engine::delivery::block::TX_PAYLOAD_MAX {
             return Err(format!("payload of {} bytes is too large", payload.len()));

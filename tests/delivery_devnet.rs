@@ -437,3 +437,75 @@ fn bad_peers_and_frames_are_refused_and_counted() {
     assert!(net.nodes[0].as_mut().unwrap().try_wait().unwrap().is_none());
     net.stop(0);
 }
+
+#[test]
+fn side_transactions_follow_each_validators_view_and_can_add_a_validator() {
+    let mut net = Devnet::init(4, 27_600, 50);
+    let newcomer = key_address(&SecretKey::from_byte_array([0x77; 32]).unwrap());
+    let add = [&[1u8][..], newcomer.as_slice()].concat();
+    let seen_by_two = vec![0u8, 0xaa];
+    let seen_by_none = vec![0u8, 0xbb];
+    // Each validator's own view of the outside world: all four see the staking event, two see
+    // the fact (they disagree with the other two), nobody sees the last one.
+    for i in 0..4 {
+        let mut facts = vec![hex::encode(&add)];
+        if i < 2 {
+            facts.push(hex::encode(&seen_by_two));
+        }
+        std::fs::write(
+            node_dir(net.dir.path(), i).join("side-facts"),
+            facts.join("\n"),
+        )
+        .unwrap();
+        net.start(i);
+    }
+    net.wait_until("height 2", Duration::from_secs(30), |n| {
+        (0..4).all(|i| n.height(i).unwrap_or(0) >= 2)
+    });
+    let mut hashes = Vec::new();
+    for payload in [&add, &seen_by_two, &seen_by_none] {
+        let params = format!(r#"["side","0x{}"]"#, hex::encode(payload));
+        let hash = rpc_call(net.rpc(0), "delivery_sendTx", &params).expect("sendTx answers");
+        assert!(hash.is_string(), "sendTx: {hash}");
+        hashes.push(alloy_primitives::keccak256(payload));
+    }
+    // The validator set grows at a height boundary, on every node.
+    net.wait_until(
+        "the new validator to join the set",
+        Duration::from_secs(30),
+        |n| (0..4).all(|i| n.status(i).is_some_and(|s| s["validators"] == 5)),
+    );
+    let outcome = |i: usize, tx: B256| {
+        let key = format!("0x{}{}", hex::encode(b"side/"), hex::encode(tx));
+        rpc_call(net.rpc(i), "delivery_getValue", &format!(r#"["{key}"]"#))
+    };
+    for i in 0..4 {
+        // Yes = 0x01, Skip = 0x00 (no quorum either way), No = 0x02.
+        assert_eq!(outcome(i, hashes[0]).unwrap(), "0x01");
+        assert_eq!(outcome(i, hashes[1]).unwrap(), "0x00");
+        assert_eq!(outcome(i, hashes[2]).unwrap(), "0x02");
+    }
+    // The block that tallied them carries each validator's signed results in its last commit.
+    let tip = net.height(0).unwrap();
+    let tallied = (1..=tip)
+        .filter_map(|h| rpc_call(net.rpc(0), "delivery_getBlock", &format!("[{h}]")))
+        .find(|b| {
+            b["lastCommit"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| !v["sideResults"].as_array().unwrap().is_empty())
+        })
+        .expect("a block with side results");
+    let commit = tallied["lastCommit"].as_array().unwrap();
+    assert!(commit.len() >= 3);
+    for v in commit {
+        let results = v["sideResults"].as_array().unwrap();
+        assert_eq!(results.len(), 3);
+        assert_eq!(results[0]["result"], 1);
+        assert!(results[0]["signature"].is_string());
+    }
+    for i in 0..4 {
+        net.stop(i);
+    }
+}

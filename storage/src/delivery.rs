@@ -339,6 +339,12 @@ impl DeliveryDb {
         Ok(Some(state))
     }
 
+    /// One entry of the application's key-value state.
+    pub fn value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, DeliveryStoreError> {
+        let txn = self.db.begin_ro_txn()?;
+        Ok(txn.get(&txn.open_table(Some(KV))?, key)?)
+    }
+
     /// A committed block with the commit that decided it.
     pub fn block(
         &self,

@@ -23,6 +23,8 @@ pub trait DeliveryBackend: Send + Sync + 'static {
     fn status(&self) -> Value;
     /// A committed block with the commit that decided it.
     fn block(&self, height: u64) -> Result<Option<(Block, Vec<CommitVote>)>, String>;
+    /// One entry of the application's key-value state.
+    fn value(&self, key: &[u8]) -> Result<Option<Bytes>, String>;
     /// Signs a transaction with the node's validator key and queues it for a proposal.
     fn submit(&self, kind: TxKind, payload: Bytes) -> Result<B256, String>;
 }
@@ -33,6 +35,9 @@ pub trait DeliveryApi {
     fn status(&self) -> RpcResult<Value>;
     #[method(name = "getBlock")]
     fn get_block(&self, height: u64) -> RpcResult<Option<Value>>;
+    /// The value of `key` in the application state (`side/<tx hash>` holds side outcomes).
+    #[method(name = "getValue")]
+    fn get_value(&self, key: Bytes) -> RpcResult<Option<Bytes>>;
     /// `kind` is `"set"` or `"side"`; `payload` as in the transaction format.
     #[method(name = "sendTx")]
     fn send_tx(&self, kind: String, payload: Bytes) -> RpcResult<B256>;
@@ -115,6 +120,10 @@ impl<B: DeliveryBackend> DeliveryApiServer for DeliveryRpc<B> {
     fn get_block(&self, height: u64) -> RpcResult<Option<Value>> {
         let found = self.backend.block(height).map_err(|e| err(SERVER, e))?;
         Ok(found.map(|(block, commit)| block_json(&block, &commit)))
+    }
+
+    fn get_value(&self, key: Bytes) -> RpcResult<Option<Bytes>> {
+        self.backend.value(&key).map_err(|e| err(SERVER, e))
     }
 
     fn send_tx(&self, kind: String, payload: Bytes) -> RpcResult<B256> {
