@@ -22,6 +22,7 @@ use bttc_engine::delivery::{
 use std::{
     cmp::Reverse,
     collections::{BTreeMap, BTreeSet, BinaryHeap},
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 /// SplitMix64: small, seedable, and the same everywhere.
@@ -104,6 +105,9 @@ struct Sim {
     proposed: BTreeSet<B256>,
     /// Validators caught equivocating.
     evidence: BTreeSet<Address>,
+    /// Distinct values of each vote (voter, height, round, kind) an honest validator took in
+    /// while at that height: two values there must produce evidence.
+    taken_votes: BTreeMap<(usize, Address, u64, u32, bool), BTreeSet<Option<B256>>>,
     /// Each validator's write-ahead log, encoded as it would be stored.
     wal: Vec<Vec<Vec<u8>>>,
     /// True while a validator replays its log (inputs are not logged again).
@@ -156,6 +160,7 @@ impl Sim {
             decisions: vec![BTreeMap::new(); n],
             proposed: BTreeSet::new(),
             evidence: BTreeSet::new(),
+            taken_votes: BTreeMap::new(),
             wal: vec![Vec::new(); n],
             replaying: false,
             restarts: 0,
@@ -422,7 +427,15 @@ impl Sim {
                                 },
                             );
                         }
-                    } else if let Some(out) = self.handle(to, Input::Message(message)) {
+                    } else if let Some(out) = self.handle(to, Input::Message(message.clone())) {
+                        if let Message::Vote(v) = &message {
+                            let kind =
+                                v.kind == bttc_engine::delivery::tendermint::VoteKind::Prevote;
+                            self.taken_votes
+                                .entry((to, v.validator, v.height.0, v.round, kind))
+                                .or_default()
+                                .insert(v.value);
+                        }
                         self.process(to, out);
                     }
                 }
@@ -528,13 +541,29 @@ fn run_seed(n: usize, seed: u64) -> B256 {
     sim.run(heights, 600_000);
     sim.check(seed, heights);
     if byzantine {
+        // Every equivocation an honest validator took in (both votes while at that height)
+        // was reported; equivocations whose second vote arrived after every honest validator
+        // had left the height cannot be seen.
+        let seen: BTreeSet<Address> = sim
+            .taken_votes
+            .iter()
+            .filter(|(_, values)| values.len() > 1)
+            .map(|((_, voter, ..), _)| *voter)
+            .collect();
         assert!(
-            !sim.evidence.is_empty(),
-            "seed {seed}: byzantine validators equivocated unseen"
+            seen.is_subset(&sim.evidence),
+            "seed {seed}: equivocation by {seen:?} taken in but reported only for {:?}",
+            sim.evidence
         );
+        EVIDENCE_SEEDS.fetch_add(u64::from(!sim.evidence.is_empty()), Ordering::Relaxed);
+        BYZANTINE_SEEDS.fetch_add(1, Ordering::Relaxed);
     }
     sim.event_hash
 }
+
+/// Byzantine seeds run, and those in which evidence was caught (most must be).
+static BYZANTINE_SEEDS: AtomicU64 = AtomicU64::new(0);
+static EVIDENCE_SEEDS: AtomicU64 = AtomicU64::new(0);
 
 fn seeds() -> u64 {
     std::env::var("SIM_SEEDS")
@@ -548,6 +577,16 @@ fn four_validators_under_faults() {
     for seed in 0..seeds() {
         run_seed(4, seed);
     }
+    // The counters are shared with the other sizes' tests; only a lower bound is checked.
+    let (byzantine, caught) = (
+        BYZANTINE_SEEDS.load(Ordering::Relaxed),
+        EVIDENCE_SEEDS.load(Ordering::Relaxed),
+    );
+    println!("evidence caught in {caught} of {byzantine} byzantine seeds");
+    assert!(
+        caught * 100 >= byzantine * 95,
+        "evidence caught in only {caught} of {byzantine} byzantine seeds"
+    );
 }
 
 #[test]

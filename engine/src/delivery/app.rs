@@ -7,7 +7,7 @@ use super::{
         Block, BlockDraft, BlockError, CommitVote, DeliveryTx, TIME_DRIFT_MAX_MS, TxKind,
         side_signature_matches, verify_commit,
     },
-    side_pipeline::SideTx,
+    side_pipeline::{SIDE_TXS_PER_BLOCK_MAX, SideTx},
     side_tx::{SideTxResult, SideTxVote, tally},
     validators::{VALIDATORS_MAX, ValidatorSet},
 };
@@ -144,11 +144,16 @@ impl AppState {
     pub fn select_txs(&self, candidates: &[DeliveryTx], limit: usize) -> Vec<DeliveryTx> {
         let mut used = BTreeMap::new();
         let mut out = Vec::new();
+        let mut side = 0;
         for tx in candidates {
             if out.len() >= limit {
                 break;
             }
+            if tx.kind == TxKind::Side && side >= SIDE_TXS_PER_BLOCK_MAX {
+                continue;
+            }
             if let Ok(signer) = self.check_tx(tx, &used) {
+                side += usize::from(tx.kind == TxKind::Side);
                 used.insert(signer, tx.nonce + 1);
                 out.push(tx.clone());
             }
@@ -215,6 +220,13 @@ impl AppState {
                 self.block_hash,
                 &block.last_commit,
             )?;
+        }
+        let side = block.side_txs().count();
+        if side > SIDE_TXS_PER_BLOCK_MAX {
+            return Err(BlockError::Tx {
+                index: block.txs.len() - 1,
+                why: format!("{side} side transactions, more than {SIDE_TXS_PER_BLOCK_MAX}"),
+            });
         }
         let mut used = BTreeMap::new();
         for (index, tx) in block.txs.iter().enumerate() {
