@@ -13,8 +13,8 @@ use bttc_engine::delivery::{
     side_tx::{SideTxResult, sign_side_tx},
     signing::{SignedVote, key_address, sign_vote, verify_votes},
     tendermint::{
-        Decision, DeliveryHeight, Input, Message, Output, Round, Step, Tendermint, Timeout,
-        TimeoutConfig, VoteKind,
+        Decision, DeliveryHeight, Input, Message, Output, ROUND_MAX, Round, Step, Tendermint,
+        Timeout, TimeoutConfig, VoteKind,
     },
     wal::{WalEntry, last_height_inputs},
 };
@@ -50,6 +50,10 @@ const INBOX_LEN: usize = 8_192;
 const BATCH_MAX: usize = 512;
 /// Messages for later heights kept until this validator gets there.
 const FUTURE_MAX: usize = 4_096;
+/// Distinct messages remembered per height for dropping duplicates.
+const SEEN_MAX: usize = 65_536;
+/// Proposed blocks kept per height (an honest proposer makes one per round).
+const BLOCKS_PER_HEIGHT_MAX: usize = 64;
 /// Own transactions waiting for a proposal.
 const POOL_MAX: usize = 10_000;
 /// Status to peers, re-sending of own messages, catch-up retries.
@@ -630,8 +634,12 @@ impl Driver {
                         }
                         continue;
                     }
-                    let key = wire.encode();
-                    if !self.seen.insert(key) {
+                    if self.seen.len() >= SEEN_MAX {
+                        // Only an optimization (duplicates are not logged twice); a flood
+                        // must not grow it without bound.
+                        self.seen.clear();
+                    }
+                    if !self.seen.insert(wire.encode()) {
                         continue;
                     }
                     match wire {
@@ -674,6 +682,13 @@ impl Driver {
                 continue;
             }
             let p = proposal.proposal;
+            if p.round > ROUND_MAX
+                || p.proposer != self.tm.validators().proposer_for_round(p.round)
+                || self.blocks.len() >= BLOCKS_PER_HEIGHT_MAX
+            {
+                tracing::warn!(%from, round = p.round, "refused a proposal from the wrong proposer or beyond the bounds");
+                continue;
+            }
             if block.hash() != p.value || block.header.proposer != p.proposer {
                 tracing::warn!(%from, "refused a proposal whose block does not match it");
                 continue;
@@ -887,10 +902,12 @@ impl Driver {
             decision.value,
             &commit,
         ) {
-            bail!(
-                "assembled commit for height {} does not verify: {e}",
-                decision.height.0
-            );
+            // Not expected (every counted precommit was verified and stored); fetch the
+            // block with a commit from a peer rather than stop.
+            tracing::error!(height = decision.height.0, error = %e, "assembled commit does not verify; fetching the block from peers");
+            self.decided_without_block = Some(decision);
+            self.request_blocks(None);
+            return Ok(());
         }
         self.commit(block, commit)?;
         self.next_height_at = Some(Instant::now() + self.block_interval);
