@@ -509,3 +509,58 @@ fn side_transactions_follow_each_validators_view_and_can_add_a_validator() {
         net.stop(i);
     }
 }
+
+#[test]
+fn devnet_command_starts_validators_shows_status_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("devnet.out");
+    let mut devnet = Command::new(BTTC)
+        .args(["devnet", "--validators", "4", "--base-port", "27800"])
+        .args(["--block-interval-ms", "50", "--timeout-propose-ms", "600"])
+        .arg("--datadir")
+        .arg(dir.path().join("net"))
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let rpc: SocketAddr = "127.0.0.1:27803".parse().unwrap();
+    let start = Instant::now();
+    loop {
+        let status = rpc_call(rpc, "delivery_status", "[]");
+        if status.is_some_and(|s| s["height"].as_u64().unwrap_or(0) >= 3 && s["peers"] == 3) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "devnet did not commit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let printed = |path: &Path| std::fs::read_to_string(path).unwrap();
+    let start = Instant::now();
+    // The status line names every node's height, round and peers.
+    while !printed(&out_path).contains("n3 h") {
+        assert!(start.elapsed() < Duration::from_secs(10), "no status line");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on a child we own; SIGINT is what Ctrl-C sends.
+    unsafe { libc::kill(devnet.id() as libc::pid_t, libc::SIGINT) };
+    assert!(devnet.wait().unwrap().success());
+    let out = printed(&out_path);
+    for port in 27800..27804 {
+        assert!(
+            out.contains(&format!("rpc http://127.0.0.1:{port}")),
+            "{out}"
+        );
+    }
+    for i in 0..4 {
+        assert!(
+            out.contains(&format!("node-{i} exited: exit status: 0")),
+            "{out}"
+        );
+    }
+    assert!(
+        rpc_call(rpc, "delivery_status", "[]").is_none(),
+        "validators stopped"
+    );
+}
