@@ -13,8 +13,8 @@ use bttc_engine::delivery::{
     side_tx::{SideTxResult, sign_side_tx},
     signing::{SignedVote, key_address, sign_vote, verify_votes},
     tendermint::{
-        Decision, DeliveryHeight, Input, Message, Output, ROUND_MAX, Round, Step, Tendermint,
-        Timeout, TimeoutConfig, VoteKind,
+        Decision, DeliveryHeight, Input, Message, Output, PROPOSALS_PER_ROUND_MAX, ROUND_MAX,
+        Round, Step, Tendermint, Timeout, TimeoutConfig, Vote, VoteKind,
     },
     wal::{WalEntry, last_height_inputs},
 };
@@ -52,8 +52,8 @@ const BATCH_MAX: usize = 512;
 const FUTURE_MAX: usize = 4_096;
 /// Distinct messages remembered per height for dropping duplicates.
 const SEEN_MAX: usize = 65_536;
-/// Proposed blocks kept per height (an honest proposer makes one per round).
-const BLOCKS_PER_HEIGHT_MAX: usize = 64;
+/// Rounds ahead of its own for which a validator keeps proposed blocks.
+const PROPOSAL_ROUNDS_AHEAD_MAX: Round = 8;
 /// Own transactions waiting for a proposal.
 const POOL_MAX: usize = 10_000;
 /// Status to peers, re-sending of own messages, catch-up retries.
@@ -261,10 +261,13 @@ struct Driver {
     height_started: Instant,
     timers: BTreeMap<(Instant, u64), Timeout>,
     timer_seq: u64,
-    /// Valid blocks proposed at the current height, by hash.
-    blocks: BTreeMap<B256, Block>,
-    /// Signed precommits of the current height, by (round, validator).
-    precommits: BTreeMap<(Round, Address), CommitVote>,
+    /// Valid blocks proposed at the current height, by hash, with the round that brought them.
+    blocks: BTreeMap<B256, (Block, Round)>,
+    /// Signed precommits of the current height, by (round, validator, value): an
+    /// equivocator's two precommits are both kept.
+    precommits: BTreeMap<(Round, Address, Option<B256>), CommitVote>,
+    /// Proposals the core asked for, answered once the inputs at hand are handled.
+    requests: Vec<(DeliveryHeight, Round)>,
     /// This validator's results for the side transactions of the last committed block.
     side_results: Vec<SideEntry>,
     /// Messages already taken at this height (duplicates are dropped before the log).
@@ -389,6 +392,7 @@ pub async fn run_validator(
         timer_seq: 0,
         blocks: BTreeMap::new(),
         precommits: BTreeMap::new(),
+        requests: Vec::new(),
         side_results: Vec::new(),
         seen: HashSet::new(),
         own: BTreeMap::new(),
@@ -475,8 +479,8 @@ impl Driver {
         match last_height_inputs(&tail) {
             Some((h, inputs)) if h == height => {
                 for c in self.db.precommits(height.0)? {
-                    self.precommits
-                        .insert((c.vote.vote.round, c.vote.vote.validator), c);
+                    let v = c.vote.vote;
+                    self.precommits.insert((v.round, v.validator, v.value), c);
                 }
                 self.replaying = true;
                 let out = self.tm.start();
@@ -486,12 +490,12 @@ impl Driver {
                     if let Input::Message(Message::Proposal(p)) = &input
                         && let Some(block) = self.db.pending_block(p.value)?
                     {
-                        self.blocks.insert(p.value, block);
+                        self.blocks.insert(p.value, (block, p.round));
                     }
-                    if let Input::ProposeValue { value, .. } = &input {
+                    if let Input::ProposeValue { value, round, .. } = &input {
                         self.unanswered_request = None;
                         if let Some(block) = self.db.pending_block(*value)? {
-                            self.blocks.insert(*value, block);
+                            self.blocks.insert(*value, (block, *round));
                         }
                     }
                     if let Ok(out) = self.tm.handle(input) {
@@ -505,13 +509,13 @@ impl Driver {
                     round = self.tm.round(),
                     "replayed the write-ahead log"
                 );
-                if let Some((h, r)) = self.unanswered_request.take() {
-                    self.propose(h, r)?;
+                if let Some(request) = self.unanswered_request.take() {
+                    self.requests.push(request);
                 }
             }
             _ => self.start_height()?,
         }
-        Ok(())
+        self.answer_requests()
     }
 
     fn start_height(&mut self) -> eyre::Result<()> {
@@ -532,10 +536,11 @@ impl Driver {
         let future = std::mem::take(&mut self.future);
         let (now, later): (Vec<_>, Vec<_>) = future
             .into_iter()
+            .filter(|m| message_height(&m.wire).is_some_and(|h| h >= height.0))
             .partition(|m| message_height(&m.wire) == Some(height.0));
         self.future = later;
         if !now.is_empty() {
-            self.on_batch(now)?;
+            self.take_batch(now)?;
         }
         Ok(())
     }
@@ -577,7 +582,7 @@ impl Driver {
                 self.process(out)?;
             }
         }
-        Ok(())
+        self.answer_requests()
     }
 
     fn request_blocks(&mut self, peer: Option<Address>) {
@@ -605,12 +610,24 @@ impl Driver {
     }
 
     fn on_batch(&mut self, batch: Vec<Inbound>) -> eyre::Result<()> {
+        self.take_batch(batch)?;
+        self.answer_requests()
+    }
+
+    /// Whether a vote may be stored and logged at all: the core's own bounds, checked before
+    /// anything is written.
+    fn vote_in_bounds(&self, vote: &Vote) -> bool {
+        vote.round <= ROUND_MAX && self.tm.validators().contains(&vote.validator)
+    }
+
+    fn take_batch(&mut self, batch: Vec<Inbound>) -> eyre::Result<()> {
         let height = self.tm.height().0;
         let waiting = self.next_height_at.is_some() || self.decided_without_block.is_some();
-        let mut votes: Vec<(Address, SignedVote, Option<CommitVote>)> = Vec::new();
+        let mut votes: Vec<(Address, SignedVote, Option<CommitVote>, Vec<u8>)> = Vec::new();
         let mut proposals = Vec::new();
-        for Inbound { from, wire } in batch {
-            match wire {
+        for inbound in batch {
+            let from = inbound.from;
+            match inbound.wire {
                 Wire::Status { height: theirs } => {
                     if theirs > self.app.height {
                         self.request_blocks(Some(from));
@@ -618,8 +635,8 @@ impl Driver {
                 }
                 Wire::GetBlocks { from: start, count } => self.serve_blocks(from, start, count)?,
                 Wire::Blocks(blocks) => self.on_blocks(from, blocks)?,
-                wire => {
-                    let h = message_height(&wire).expect("consensus message");
+                ref wire => {
+                    let h = message_height(wire).expect("consensus message");
                     let current = self.app.height + 1;
                     if h < current {
                         continue;
@@ -629,26 +646,27 @@ impl Driver {
                         if h > current + 1 {
                             self.request_blocks(Some(from));
                         }
+                        // Held with its byte permit: the inbound byte bound covers it.
                         if h <= current + 1 && self.future.len() < FUTURE_MAX {
-                            self.future.push(Inbound { from, wire });
+                            self.future.push(inbound);
                         }
                         continue;
                     }
-                    if self.seen.len() >= SEEN_MAX {
-                        // Only an optimization (duplicates are not logged twice); a flood
-                        // must not grow it without bound.
-                        self.seen.clear();
-                    }
-                    if !self.seen.insert(wire.encode()) {
+                    let key = wire.encode();
+                    if self.seen.contains(&key) {
                         continue;
                     }
-                    match wire {
+                    match inbound.wire {
                         Wire::Proposal { proposal, block } => {
-                            proposals.push((from, proposal, block))
+                            proposals.push((from, proposal, block, key))
                         }
-                        Wire::Prevote(v) => votes.push((from, v, None)),
-                        Wire::Precommit(c) => votes.push((from, c.vote, Some(*c))),
-                        _ => {}
+                        Wire::Prevote(v) if self.vote_in_bounds(&v.vote) => {
+                            votes.push((from, v, None, key))
+                        }
+                        Wire::Precommit(c) if self.vote_in_bounds(&c.vote.vote) => {
+                            votes.push((from, c.vote, Some(*c), key))
+                        }
+                        _ => tracing::debug!(%from, "refused a vote beyond the bounds"),
                     }
                 }
             }
@@ -657,8 +675,8 @@ impl Driver {
         let mut inputs = Vec::new();
         let mut precommits = Vec::new();
         // Votes that arrived together are verified as one batch.
-        let signed: Vec<SignedVote> = votes.iter().map(|(_, v, _)| *v).collect();
-        for ((from, vote, commit), ok) in
+        let signed: Vec<SignedVote> = votes.iter().map(|(_, v, _, _)| *v).collect();
+        for ((from, vote, commit, key), ok) in
             votes.into_iter().zip(verify_votes(self.chain_id, &signed))
         {
             let kind_ok = match &commit {
@@ -671,34 +689,44 @@ impl Driver {
                 self.bad_signature(from, "a vote");
                 continue;
             }
+            self.remember(key);
             if let Some(c) = commit {
                 precommits.push(c);
             }
             inputs.push(Input::Message(Message::Vote(vote.vote)));
         }
-        for (from, proposal, block) in proposals {
+        for (from, proposal, block, key) in proposals {
             if !proposal.verify(self.chain_id) {
                 self.bad_signature(from, "a proposal");
                 continue;
             }
             let p = proposal.proposal;
-            if p.round > ROUND_MAX
-                || p.proposer != self.tm.validators().proposer_for_round(p.round)
-                || self.blocks.len() >= BLOCKS_PER_HEIGHT_MAX
-            {
-                tracing::warn!(%from, round = p.round, "refused a proposal from the wrong proposer or beyond the bounds");
+            if p.proposer != self.tm.validators().proposer_for_round(p.round) {
+                tracing::warn!(%from, round = p.round, "refused a proposal from the wrong proposer");
                 continue;
             }
-            if block.hash() != p.value || block.header.proposer != p.proposer {
-                tracing::warn!(%from, "refused a proposal whose block does not match it");
-                continue;
+            if !self.blocks.contains_key(&p.value) {
+                // A new block: only for rounds near this one, and at most as many per round
+                // as the core keeps proposals.
+                let in_round = self.blocks.values().filter(|b| b.1 == p.round).count();
+                if p.round > self.tm.round() + PROPOSAL_ROUNDS_AHEAD_MAX
+                    || in_round >= PROPOSALS_PER_ROUND_MAX
+                {
+                    tracing::warn!(%from, round = p.round, "refused a proposal beyond the bounds");
+                    continue;
+                }
+                if block.hash() != p.value || block.header.proposer != p.proposer {
+                    tracing::warn!(%from, "refused a proposal whose block does not match it");
+                    continue;
+                }
+                if let Err(e) = self.app.check_block(&block, Some(now_ms())) {
+                    tracing::warn!(%from, error = %e, "refused an invalid proposed block");
+                    continue;
+                }
+                self.db.put_pending_block(&block)?;
+                self.blocks.insert(p.value, (*block, p.round));
             }
-            if let Err(e) = self.app.check_block(&block, Some(now_ms())) {
-                tracing::warn!(%from, error = %e, "refused an invalid proposed block");
-                continue;
-            }
-            self.db.put_pending_block(&block)?;
-            self.blocks.insert(p.value, *block);
+            self.remember(key);
             inputs.push(Input::Message(Message::Proposal(p)));
         }
         if inputs.is_empty() {
@@ -706,11 +734,15 @@ impl Driver {
         }
         self.db.record_precommits(&precommits)?;
         for c in precommits {
+            let v = c.vote.vote;
             self.precommits
-                .insert((c.vote.vote.round, c.vote.vote.validator), c);
+                .entry((v.round, v.validator, v.value))
+                .or_insert(c);
         }
         let log: Vec<WalEntry> = inputs.iter().cloned().map(WalEntry::Input).collect();
         self.db.append_wal(&log)?;
+        // Proposing waits until the whole batch is handled (`answer_requests`), so that the
+        // log's order is the handling order.
         for input in inputs {
             if self.tm.height().0 != height || self.next_height_at.is_some() {
                 break;
@@ -723,6 +755,28 @@ impl Driver {
         Ok(())
     }
 
+    fn remember(&mut self, key: Vec<u8>) {
+        if self.seen.len() >= SEEN_MAX {
+            // Only an optimization (a duplicate is not logged twice): a flood must not grow it.
+            self.seen.clear();
+        }
+        self.seen.insert(key);
+    }
+
+    /// Proposes for the requests the core made while handling the last inputs, if this
+    /// validator is still at that height and round.
+    fn answer_requests(&mut self) -> eyre::Result<()> {
+        while let Some((height, round)) = self.requests.pop() {
+            if height == self.tm.height()
+                && round == self.tm.round()
+                && self.next_height_at.is_none()
+            {
+                self.propose(height, round)?;
+            }
+        }
+        Ok(())
+    }
+
     fn serve_blocks(&mut self, to: Address, start: u64, count: u32) -> eyre::Result<()> {
         let mut blocks = Vec::new();
         let mut bytes = 0;
@@ -730,7 +784,9 @@ impl Driver {
             let Some((block, commit)) = self.db.block(h)? else {
                 break;
             };
-            bytes += block.encode().len() + commit.len() * 300;
+            let mut commit_bytes = Vec::new();
+            bttc_engine::delivery::block::encode_commit(&commit, &mut commit_bytes);
+            bytes += block.encode().len() + commit_bytes.len() + 8;
             if bytes > FRAME_MAX / 2 && !blocks.is_empty() {
                 break;
             }
@@ -781,7 +837,7 @@ impl Driver {
         for output in outputs {
             match output {
                 Output::Broadcast(Message::Proposal(p)) => {
-                    let Some(block) = self.blocks.get(&p.value).cloned() else {
+                    let Some((block, _)) = self.blocks.get(&p.value).cloned() else {
                         tracing::warn!(value = %p.value, "no block for own proposal");
                         continue;
                     };
@@ -793,27 +849,46 @@ impl Driver {
                     self.own.insert((p.round, 0), wire);
                 }
                 Output::Broadcast(Message::Vote(v)) => {
-                    let signed = sign_vote(self.chain_id, &self.key, v);
-                    match self.db.record_signed_vote(&signed) {
-                        Ok(()) => {}
-                        Err(DeliveryStoreError::DoubleSign { signed, new }) => {
+                    // Checked before signing: a conflicting vote is never even signed.
+                    let signed = match self.db.signed_vote_at(&v)? {
+                        Some(stored) if stored.vote == v => stored,
+                        Some(stored) => {
                             self.double_sign_refusals += 1;
-                            tracing::error!(?signed, ?new, "refused to sign a conflicting vote");
+                            tracing::error!(?stored, conflicting = ?v, "refused to sign a conflicting vote");
                             continue;
                         }
-                        Err(e) => return Err(e.into()),
-                    }
+                        None => {
+                            let signed = sign_vote(self.chain_id, &self.key, v);
+                            match self.db.record_signed_vote(&signed) {
+                                Ok(()) => signed,
+                                Err(DeliveryStoreError::DoubleSign { .. }) => {
+                                    self.double_sign_refusals += 1;
+                                    continue;
+                                }
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                    };
                     let (wire, tag) = match v.kind {
                         VoteKind::Prevote => (Wire::Prevote(signed), 1),
                         VoteKind::Precommit => {
-                            let c = CommitVote::new(
-                                self.chain_id,
-                                &self.key,
-                                signed,
-                                self.side_results.clone(),
-                            );
-                            self.db.record_precommits(std::slice::from_ref(&c))?;
-                            self.precommits.insert((v.round, self.me), c.clone());
+                            // A replayed precommit goes out with the side results it first
+                            // carried (the outside view may have changed since).
+                            let key = (v.round, self.me, v.value);
+                            let c = match self.precommits.get(&key) {
+                                Some(c) => c.clone(),
+                                None => {
+                                    let c = CommitVote::new(
+                                        self.chain_id,
+                                        &self.key,
+                                        signed,
+                                        self.side_results.clone(),
+                                    );
+                                    self.db.record_precommits(std::slice::from_ref(&c))?;
+                                    self.precommits.insert(key, c.clone());
+                                    c
+                                }
+                            };
                             (Wire::Precommit(Box::new(c)), 2)
                         }
                     };
@@ -837,7 +912,7 @@ impl Driver {
                     if self.replaying {
                         self.unanswered_request = Some((height, round));
                     } else {
-                        self.propose(height, round)?;
+                        self.requests.push((height, round));
                     }
                 }
                 Output::Decide(decision) => self.on_decide(decision)?,
@@ -860,7 +935,7 @@ impl Driver {
         );
         let value = block.hash();
         self.db.put_pending_block(&block)?;
-        self.blocks.insert(value, block);
+        self.blocks.insert(value, (block, round));
         let input = Input::ProposeValue {
             height,
             round,
@@ -875,7 +950,7 @@ impl Driver {
 
     fn on_decide(&mut self, decision: Decision) -> eyre::Result<()> {
         let block = match self.blocks.get(&decision.value) {
-            Some(b) => b.clone(),
+            Some((b, _)) => b.clone(),
             None => match self.db.pending_block(decision.value)? {
                 Some(b) => b,
                 None => {
@@ -889,12 +964,19 @@ impl Driver {
                 }
             },
         };
-        let commit: Vec<CommitVote> = decision
+        let mut commit: Vec<CommitVote> = decision
             .precommits
             .iter()
             .filter(|v| v.round == decision.round && v.value == Some(decision.value))
-            .filter_map(|v| self.precommits.get(&(v.round, v.validator)).cloned())
+            .filter_map(|v| {
+                self.precommits
+                    .get(&(v.round, v.validator, v.value))
+                    .cloned()
+            })
             .collect();
+        // Kept sorted by signer so that a third party checks them in one pass.
+        commit.sort_by_key(|c| c.vote.vote.validator);
+        commit.dedup_by_key(|c| c.vote.vote.validator);
         if let Err(e) = verify_commit(
             self.chain_id,
             &self.app.validators,

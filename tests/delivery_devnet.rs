@@ -499,6 +499,12 @@ fn side_transactions_follow_each_validators_view_and_can_add_a_validator() {
         .expect("a block with side results");
     let commit = tallied["lastCommit"].as_array().unwrap();
     assert!(commit.len() >= 3);
+    // Signatures are kept sorted by signer address.
+    let signers: Vec<Address> = commit
+        .iter()
+        .map(|v| v["validator"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(signers.windows(2).all(|w| w[0] < w[1]), "{signers:?}");
     for v in commit {
         let results = v["sideResults"].as_array().unwrap();
         assert_eq!(results.len(), 3);

@@ -9,7 +9,7 @@ use bttc_engine::{
         app::{AppState, Changes},
         block::{Block, CommitVote, decode_commit, encode_commit},
         signing::{SignedVote, decode_signed_vote, encode_signed_vote},
-        tendermint::VoteKind,
+        tendermint::{Vote, VoteKind},
         validators::ValidatorSet,
         wal::{WalEntry, decode_wal_entry, encode_wal_entry},
     },
@@ -37,7 +37,8 @@ const KV: &str = "Kv";
 const NONCES: &str = "Nonces";
 /// block hash → a proposed block of the current height (kept so a restart can re-propose it)
 const PENDING: &str = "PendingBlocks";
-/// height (8) ‖ round (4) ‖ validator (20) → a received precommit with its side results
+/// height (8) ‖ round (4) ‖ validator (20) ‖ has_value (1) ‖ value (32) → a received precommit
+/// with its side results (an equivocator's two precommits are both kept)
 const PRECOMMITS: &str = "Precommits";
 const META_APP: &[u8] = b"app";
 
@@ -68,8 +69,7 @@ pub struct DeliveryDb {
     db: Database<WriteMap>,
 }
 
-fn vote_key(signed: &SignedVote) -> [u8; 13] {
-    let v = &signed.vote;
+fn vote_key(v: &Vote) -> [u8; 13] {
     let mut key = [0u8; 13];
     key[..8].copy_from_slice(&v.height.0.to_be_bytes());
     key[8..12].copy_from_slice(&v.round.to_be_bytes());
@@ -166,7 +166,7 @@ impl DeliveryDb {
     pub fn record_signed_vote(&self, signed: &SignedVote) -> Result<(), DeliveryStoreError> {
         let txn = self.db.begin_rw_txn()?;
         let table = txn.open_table(Some(SIGNED_VOTES))?;
-        let key = vote_key(signed);
+        let key = vote_key(&signed.vote);
         let existing: Option<Vec<u8>> = txn.get(&table, key)?;
         if let Some(bytes) = existing {
             let stored = decode_signed_vote(&bytes)
@@ -199,13 +199,19 @@ impl DeliveryDb {
         let table = txn.open_table(Some(PRECOMMITS))?;
         for c in precommits {
             let v = &c.vote.vote;
-            let mut key = [0u8; 32];
+            let mut key = [0u8; 65];
             key[..8].copy_from_slice(&v.height.0.to_be_bytes());
             key[8..12].copy_from_slice(&v.round.to_be_bytes());
-            key[12..].copy_from_slice(v.validator.as_slice());
-            let mut bytes = Vec::new();
-            c.encode(&mut bytes);
-            txn.put(&table, key, bytes, WriteFlags::UPSERT)?;
+            key[12..32].copy_from_slice(v.validator.as_slice());
+            key[32] = u8::from(v.value.is_some());
+            key[33..].copy_from_slice(v.value.unwrap_or_default().as_slice());
+            // The first copy stays: a later one with other side results does not replace it.
+            let existing: Option<Vec<u8>> = txn.get(&table, key.as_slice())?;
+            if existing.is_none() {
+                let mut bytes = Vec::new();
+                c.encode(&mut bytes);
+                txn.put(&table, key, bytes, WriteFlags::UPSERT)?;
+            }
         }
         txn.commit()?;
         Ok(())
@@ -363,6 +369,21 @@ impl DeliveryDb {
             }
             _ => Ok(None),
         }
+    }
+
+    /// The vote this validator signed at the height, round and kind of `vote`, if any: checked
+    /// before signing, so that a conflicting vote is never even signed.
+    pub fn signed_vote_at(&self, vote: &Vote) -> Result<Option<SignedVote>, DeliveryStoreError> {
+        let txn = self.db.begin_ro_txn()?;
+        let table = txn.open_table(Some(SIGNED_VOTES))?;
+        let key = vote_key(vote);
+        let bytes: Option<Vec<u8>> = txn.get(&table, key)?;
+        bytes
+            .map(|b| {
+                decode_signed_vote(&b)
+                    .ok_or_else(|| DeliveryStoreError::Corrupt("signed vote".to_owned()))
+            })
+            .transpose()
     }
 
     /// Every vote this validator signed, by height, round and kind.

@@ -4,8 +4,8 @@
 
 use super::{
     block::{
-        Block, BlockDraft, BlockError, CommitVote, DeliveryTx, TIME_DRIFT_MAX_MS, TxKind,
-        side_signature_matches, verify_commit,
+        Block, BlockDraft, BlockError, CommitVote, DeliveryTx, TIME_DRIFT_MAX_MS,
+        TX_BYTES_PER_BLOCK_MAX, TxKind, side_signature_matches, verify_commit,
     },
     side_pipeline::{SIDE_TXS_PER_BLOCK_MAX, SideTx},
     side_tx::{SideTxResult, SideTxVote, tally},
@@ -145,8 +145,9 @@ impl AppState {
         let mut used = BTreeMap::new();
         let mut out = Vec::new();
         let mut side = 0;
+        let mut bytes = 0;
         for tx in candidates {
-            if out.len() >= limit {
+            if out.len() >= limit || bytes + tx.encoded_len() > TX_BYTES_PER_BLOCK_MAX {
                 break;
             }
             if tx.kind == TxKind::Side && side >= SIDE_TXS_PER_BLOCK_MAX {
@@ -154,6 +155,7 @@ impl AppState {
             }
             if let Ok(signer) = self.check_tx(tx, &used) {
                 side += usize::from(tx.kind == TxKind::Side);
+                bytes += tx.encoded_len();
                 used.insert(signer, tx.nonce + 1);
                 out.push(tx.clone());
             }
@@ -220,6 +222,13 @@ impl AppState {
                 self.block_hash,
                 &block.last_commit,
             )?;
+        }
+        let bytes: usize = block.txs.iter().map(DeliveryTx::encoded_len).sum();
+        if bytes > TX_BYTES_PER_BLOCK_MAX {
+            return Err(BlockError::Tx {
+                index: block.txs.len() - 1,
+                why: format!("{bytes} bytes of transactions, more than {TX_BYTES_PER_BLOCK_MAX}"),
+            });
         }
         let side = block.side_txs().count();
         if side > SIDE_TXS_PER_BLOCK_MAX {
@@ -366,7 +375,8 @@ mod tests {
         keys: &[SecretKey],
         side: impl Fn(usize) -> Vec<SideEntry>,
     ) -> Vec<CommitVote> {
-        keys.iter()
+        let mut commit = keys
+            .iter()
             .enumerate()
             .map(|(i, k)| {
                 let vote = sign_vote(
@@ -382,7 +392,9 @@ mod tests {
                 );
                 CommitVote::new(CHAIN, k, vote, side(i))
             })
-            .collect()
+            .collect::<Vec<_>>();
+        commit.sort_by_key(|c| c.vote.vote.validator);
+        commit
     }
 
     fn next_block(

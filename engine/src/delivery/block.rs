@@ -7,7 +7,7 @@ use super::{
         SIGNED_VOTE_LEN, SignedVote, decode_signed_vote, encode_signed_vote, key_address,
         verify_votes,
     },
-    tendermint::{DeliveryHeight, Proposal, Round, VoteKind},
+    tendermint::{DeliveryHeight, Proposal, Round, Vote, VoteKind},
     validators::ValidatorSet,
 };
 use crate::{
@@ -16,12 +16,13 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use secp256k1::SecretKey;
-use std::collections::BTreeSet;
 
 /// Transactions one block may carry.
 pub const TXS_PER_BLOCK_MAX: usize = 1_000;
 /// Bytes of one transaction's payload.
 pub const TX_PAYLOAD_MAX: usize = 4_096;
+/// Encoded bytes of all transactions of one block (leaves room for the commit in a block).
+pub const TX_BYTES_PER_BLOCK_MAX: usize = 4 << 20;
 /// Side results one precommit may carry (one per side transaction of a block).
 pub const SIDE_RESULTS_MAX: usize = super::side_pipeline::SIDE_TXS_PER_BLOCK_MAX;
 /// Encoded size of a block (bounds decoding and network frames).
@@ -93,6 +94,11 @@ impl DeliveryTx {
         let mut out = Vec::new();
         self.encode(&mut out);
         keccak256(out)
+    }
+
+    /// Encoded length.
+    pub fn encoded_len(&self) -> usize {
+        1 + 8 + 4 + self.payload.len() + 65
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -188,23 +194,26 @@ pub struct SideEntry {
     pub signature: Option<[u8; 65]>,
 }
 
-/// A precommit with the side results its validator attached, signed together with the
-/// precommit's height so that nobody can move them to another validator or height.
+/// A precommit with the side results its validator attached. The results (even none) are
+/// signed together with the precommit's height, round, value and voter, so that nobody can
+/// strip them or move them to another vote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitVote {
     pub vote: SignedVote,
     pub side: Vec<SideEntry>,
-    /// Over `keccak256(domain ‖ chain_id ‖ height ‖ validator ‖ entries)`; zero when `side`
-    /// is empty.
+    /// Over `keccak256(domain ‖ chain_id ‖ height ‖ round ‖ value ‖ validator ‖ entries)`.
     pub side_signature: [u8; 65],
 }
 
-fn side_results_hash(chain_id: u64, height: u64, validator: Address, side: &[SideEntry]) -> B256 {
-    let mut bytes = Vec::with_capacity(SIDE_RESULTS_DOMAIN.len() + 36 + side.len() * 99);
+fn side_results_hash(chain_id: u64, vote: &Vote, side: &[SideEntry]) -> B256 {
+    let mut bytes = Vec::with_capacity(SIDE_RESULTS_DOMAIN.len() + 80 + side.len() * 99);
     bytes.extend_from_slice(SIDE_RESULTS_DOMAIN);
     bytes.extend_from_slice(&chain_id.to_be_bytes());
-    bytes.extend_from_slice(&height.to_be_bytes());
-    bytes.extend_from_slice(validator.as_slice());
+    bytes.extend_from_slice(&vote.height.0.to_be_bytes());
+    bytes.extend_from_slice(&vote.round.to_be_bytes());
+    bytes.push(u8::from(vote.value.is_some()));
+    bytes.extend_from_slice(vote.value.unwrap_or_default().as_slice());
+    bytes.extend_from_slice(vote.validator.as_slice());
     encode_side_entries(side, &mut bytes);
     keccak256(bytes)
 }
@@ -255,14 +264,8 @@ fn decode_side_entries(r: &mut ByteReader<'_>) -> Result<Vec<SideEntry>, DecodeE
 impl CommitVote {
     /// A precommit with this validator's side results, both signed by `key`.
     pub fn new(chain_id: u64, key: &SecretKey, vote: SignedVote, side: Vec<SideEntry>) -> Self {
-        let side_signature = if side.is_empty() {
-            [0; 65]
-        } else {
-            sign_hash_recoverable(
-                key,
-                &side_results_hash(chain_id, vote.vote.height.0, vote.vote.validator, &side),
-            )
-        };
+        let side_signature =
+            sign_hash_recoverable(key, &side_results_hash(chain_id, &vote.vote, &side));
         Self {
             vote,
             side,
@@ -272,12 +275,9 @@ impl CommitVote {
 
     /// Checks the side results' signature (the vote's own is checked in batches elsewhere).
     pub fn side_signature_ok(&self, chain_id: u64) -> bool {
-        if self.side.is_empty() {
-            return true;
-        }
         let v = &self.vote.vote;
         recover_hash_signer(
-            &side_results_hash(chain_id, v.height.0, v.validator, &self.side),
+            &side_results_hash(chain_id, v, &self.side),
             &self.side_signature,
         ) == Some(v.validator)
     }
@@ -523,8 +523,9 @@ pub enum BlockError {
     Commit(String),
 }
 
-/// Checks that `commit` proves `value` at `height`: precommits of one round for `value`, each
-/// validly signed by a distinct member of `validators`, holding more than 2/3 of the power.
+/// Checks that `commit` proves `value` at `height`: precommits of one round for `value`, sorted
+/// strictly by signer address, each validly signed by a member of `validators`, holding more
+/// than 2/3 of the power.
 /// The vote signatures are verified as one batch.
 pub fn verify_commit(
     chain_id: u64,
@@ -538,7 +539,7 @@ pub fn verify_commit(
         return err("empty".to_owned());
     };
     let round = first.vote.vote.round;
-    let mut seen = BTreeSet::new();
+    let mut previous: Option<Address> = None;
     let mut power = 0;
     for c in commit {
         let v = &c.vote.vote;
@@ -554,9 +555,14 @@ pub fn verify_commit(
         if !validators.contains(&v.validator) {
             return err(format!("{} is not a validator", v.validator));
         }
-        if !seen.insert(v.validator) {
-            return err(format!("{} votes twice", v.validator));
+        // Sorted by signer, strictly, so a contract can check them in one pass (spec §1.4).
+        if previous.is_some_and(|p| p >= v.validator) {
+            return err(format!(
+                "{} is out of signer order or votes twice",
+                v.validator
+            ));
         }
+        previous = Some(v.validator);
         if !c.side_signature_ok(chain_id) {
             return err(format!(
                 "side results of {} are not signed by it",
@@ -597,7 +603,7 @@ pub fn side_signature_matches(entry: &SideTxVote, data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::{signing::sign_vote, tendermint::Vote};
+    use crate::delivery::signing::sign_vote;
 
     fn keys() -> Vec<SecretKey> {
         (1..=4)
@@ -629,7 +635,9 @@ mod tests {
                 }];
                 CommitVote::new(7, k, vote, side)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut commit = commit;
+        commit.sort_by_key(|c| c.vote.vote.validator);
         Block::new(
             BlockDraft {
                 height: 5,
@@ -664,6 +672,16 @@ mod tests {
         let mut moved = b.last_commit.clone();
         moved[0].side_signature = moved[1].side_signature;
         assert!(verify_commit(7, &set, 4, b.header.prev_hash, &moved).is_err());
+        // Out of signer order (or a voter twice) is refused.
+        let mut unsorted = b.last_commit.clone();
+        unsorted.reverse();
+        assert!(verify_commit(7, &set, 4, b.header.prev_hash, &unsorted).is_err());
+        let twice = vec![
+            b.last_commit[0].clone(),
+            b.last_commit[0].clone(),
+            b.last_commit[1].clone(),
+        ];
+        assert!(verify_commit(7, &set, 4, b.header.prev_hash, &twice).is_err());
         // A forged vote signature fails the batch.
         let mut forged = b.last_commit.clone();
         forged[2].vote.signature = forged[1].vote.signature;

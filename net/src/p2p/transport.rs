@@ -8,18 +8,18 @@ use super::{
     tls::{self, NodeCertificate, TlsError, ValidatorVerifier},
 };
 use alloy_primitives::Address;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use quinn::{
     Connection, Endpoint, IdleTimeout, TransportConfig, VarInt,
     crypto::rustls::{QuicClientConfig, QuicServerConfig},
 };
 use secp256k1::SecretKey;
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -43,11 +43,54 @@ pub struct P2pConfig {
     pub validators: Arc<RwLock<BTreeSet<Address>>>,
 }
 
-/// A decoded frame and the validator it came from.
+/// Bytes of received frames the node holds at once (queued for the driver or buffered by it);
+/// a frame beyond it is dropped and counted.
+pub const INBOUND_BYTES_MAX: usize = 256 << 20;
+
+/// A share of [`INBOUND_BYTES_MAX`], given back when the frame is dropped.
+#[derive(Debug)]
+pub struct BytePermit {
+    held: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl BytePermit {
+    fn try_take(held: &Arc<AtomicUsize>, bytes: usize) -> Option<Self> {
+        let mut current = held.load(Ordering::Relaxed);
+        loop {
+            if current + bytes > INBOUND_BYTES_MAX {
+                return None;
+            }
+            match held.compare_exchange_weak(
+                current,
+                current + bytes,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Some(Self {
+                        held: held.clone(),
+                        bytes,
+                    });
+                }
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+impl Drop for BytePermit {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// A decoded frame, the validator it came from, and its share of the inbound byte bound.
 #[derive(Debug)]
 pub struct Inbound {
     pub from: Address,
     pub wire: Wire,
+    pub permit: BytePermit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -212,16 +255,31 @@ async fn accept_loop(
     inbox: mpsc::Sender<Inbound>,
     counters: Arc<Counters>,
 ) {
+    let held = Arc::new(AtomicUsize::new(0));
+    // One inbound connection per validator: a new one (a restarted peer) replaces the old.
+    let live: Arc<Mutex<HashMap<Address, Connection>>> = Arc::default();
     while let Some(incoming) = endpoint.accept().await {
         let inbox = inbox.clone();
         let counters = counters.clone();
+        let held = held.clone();
+        let live = live.clone();
         tokio::spawn(async move {
             // A refused handshake was counted by the verifier.
             let Ok(conn) = incoming.await else { return };
             let Some(from) = peer_address(chain_id, &conn) else {
                 return;
             };
-            serve_connection(conn, from, inbox, counters).await;
+            if let Some(old) = live.lock().insert(from, conn.clone()) {
+                old.close(VarInt::from_u32(2), b"replaced by a newer connection");
+            }
+            serve_connection(conn.clone(), from, inbox, counters, held).await;
+            let mut live = live.lock();
+            if live
+                .get(&from)
+                .is_some_and(|c| c.stable_id() == conn.stable_id())
+            {
+                live.remove(&from);
+            }
         });
     }
 }
@@ -239,15 +297,21 @@ async fn serve_connection(
     from: Address,
     inbox: mpsc::Sender<Inbound>,
     counters: Arc<Counters>,
+    held: Arc<AtomicUsize>,
 ) {
     while let Ok(mut stream) = conn.accept_uni().await {
         let inbox = inbox.clone();
         let counters = counters.clone();
+        let held = held.clone();
         tokio::spawn(async move {
             match stream.read_to_end(FRAME_MAX).await {
                 Ok(bytes) => match Wire::decode(&bytes) {
                     Ok(wire) => {
-                        if inbox.try_send(Inbound { from, wire }).is_err() {
+                        let Some(permit) = BytePermit::try_take(&held, bytes.len()) else {
+                            counters.queue_full.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        };
+                        if inbox.try_send(Inbound { from, wire, permit }).is_err() {
                             counters.queue_full.fetch_add(1, Ordering::Relaxed);
                         } else {
                             counters.received.fetch_add(1, Ordering::Relaxed);
