@@ -25,6 +25,9 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
+/// (receiver, voter, height, round, is_prevote).
+type TakenVote = (usize, Address, u64, u32, bool);
+
 /// SplitMix64: small, seedable, and the same everywhere.
 struct Rng(u64);
 
@@ -107,7 +110,7 @@ struct Sim {
     evidence: BTreeSet<Address>,
     /// Distinct values of each vote (voter, height, round, kind) an honest validator took in
     /// while at that height: two values there must produce evidence.
-    taken_votes: BTreeMap<(usize, Address, u64, u32, bool), BTreeSet<Option<B256>>>,
+    taken_votes: BTreeMap<TakenVote, BTreeSet<Option<B256>>>,
     /// Each validator's write-ahead log, encoded as it would be stored.
     wal: Vec<Vec<Vec<u8>>>,
     /// True while a validator replays its log (inputs are not logged again).
