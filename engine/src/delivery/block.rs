@@ -7,8 +7,9 @@ use super::{
         SIGNED_VOTE_LEN, SignedVote, decode_signed_vote, encode_signed_vote, key_address,
         verify_votes,
     },
-    tendermint::{DeliveryHeight, Proposal, Round, Vote, VoteKind},
+    tendermint::{Proposal, Round, Vote, VoteKind},
     validators::ValidatorSet,
+    wal::{decode_proposal, encode_proposal},
 };
 use crate::{
     crypto::{recover_hash_signer, sign_hash_recoverable},
@@ -442,17 +443,7 @@ fn proposal_hash(chain_id: u64, p: &Proposal) -> B256 {
     let mut bytes = Vec::with_capacity(PROPOSAL_DOMAIN.len() + 80);
     bytes.extend_from_slice(PROPOSAL_DOMAIN);
     bytes.extend_from_slice(&chain_id.to_be_bytes());
-    bytes.extend_from_slice(&p.height.0.to_be_bytes());
-    bytes.extend_from_slice(&p.round.to_be_bytes());
-    bytes.extend_from_slice(p.value.as_slice());
-    match p.valid_round {
-        Some(r) => {
-            bytes.push(1);
-            bytes.extend_from_slice(&r.to_be_bytes());
-        }
-        None => bytes.push(0),
-    }
-    bytes.extend_from_slice(p.proposer.as_slice());
+    encode_proposal(p, &mut bytes);
     keccak256(bytes)
 }
 
@@ -471,36 +462,15 @@ impl SignedProposal {
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let p = &self.proposal;
-        out.extend_from_slice(&p.height.0.to_be_bytes());
-        out.extend_from_slice(&p.round.to_be_bytes());
-        out.extend_from_slice(p.value.as_slice());
-        match p.valid_round {
-            Some(r) => {
-                out.push(1);
-                out.extend_from_slice(&r.to_be_bytes());
-            }
-            None => out.push(0),
-        }
-        out.extend_from_slice(p.proposer.as_slice());
+        encode_proposal(&self.proposal, out);
         out.extend_from_slice(&self.signature);
     }
 
     pub fn decode(r: &mut ByteReader<'_>) -> Result<Self, DecodeError> {
-        let height = DeliveryHeight(r.u64()?);
-        let round = r.u32()?;
-        let value = r.b256()?;
-        let valid_round = if r.flag()? { Some(r.u32()?) } else { None };
-        let proposer = r.address()?;
+        let proposal = decode_proposal(r)?;
         let signature = r.take(65)?.try_into().expect("65 bytes");
         Ok(Self {
-            proposal: Proposal {
-                height,
-                round,
-                value,
-                valid_round,
-                proposer,
-            },
+            proposal,
             signature,
         })
     }
@@ -603,7 +573,7 @@ pub fn side_signature_matches(entry: &SideTxVote, data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::signing::sign_vote;
+    use crate::delivery::{signing::sign_vote, tendermint::DeliveryHeight};
 
     fn keys() -> Vec<SecretKey> {
         (1..=4)

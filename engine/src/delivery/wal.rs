@@ -32,6 +32,34 @@ fn put_value(out: &mut Vec<u8>, value: Option<ValueId>) {
     }
 }
 
+/// `height(8) ‖ round(4) ‖ value(32) ‖ has_valid_round(1) ‖ valid_round(4)? ‖ proposer(20)`:
+/// the proposal fields as the log, the wire and the proposal signature encode them.
+pub fn encode_proposal(p: &Proposal, out: &mut Vec<u8>) {
+    out.extend_from_slice(&p.height.0.to_be_bytes());
+    out.extend_from_slice(&p.round.to_be_bytes());
+    out.extend_from_slice(p.value.as_slice());
+    match p.valid_round {
+        Some(r) => {
+            out.push(1);
+            out.extend_from_slice(&r.to_be_bytes());
+        }
+        None => out.push(0),
+    }
+    out.extend_from_slice(p.proposer.as_slice());
+}
+
+pub fn decode_proposal(r: &mut ByteReader<'_>) -> Result<Proposal, DecodeError> {
+    let (height, round, value) = (height(r)?, r.u32()?, r.b256()?);
+    let valid_round = if r.flag()? { Some(r.u32()?) } else { None };
+    Ok(Proposal {
+        height,
+        round,
+        value,
+        valid_round,
+        proposer: r.address()?,
+    })
+}
+
 /// Encodes a record (at most 75 bytes).
 pub fn encode_wal_entry(entry: &WalEntry) -> Vec<u8> {
     let mut out = Vec::with_capacity(80);
@@ -42,17 +70,7 @@ pub fn encode_wal_entry(entry: &WalEntry) -> Vec<u8> {
         }
         WalEntry::Input(Input::Message(Message::Proposal(p))) => {
             out.push(TAG_PROPOSAL);
-            out.extend_from_slice(&p.height.0.to_be_bytes());
-            out.extend_from_slice(&p.round.to_be_bytes());
-            out.extend_from_slice(p.value.as_slice());
-            match p.valid_round {
-                Some(r) => {
-                    out.push(1);
-                    out.extend_from_slice(&r.to_be_bytes());
-                }
-                None => out.push(0),
-            }
-            out.extend_from_slice(p.proposer.as_slice());
+            encode_proposal(p, &mut out);
         }
         WalEntry::Input(Input::Message(Message::Vote(v))) => {
             out.push(TAG_VOTE);
@@ -98,16 +116,7 @@ pub fn decode_wal_entry(bytes: &[u8]) -> Result<WalEntry, DecodeError> {
     let entry = match r.u8()? {
         TAG_HEIGHT => WalEntry::Height(height(&mut r)?),
         TAG_PROPOSAL => {
-            let (height, round, value) = (height(&mut r)?, r.u32()?, r.b256()?);
-            let valid_round = if r.flag()? { Some(r.u32()?) } else { None };
-            let proposer = r.address()?;
-            WalEntry::Input(Input::Message(Message::Proposal(Proposal {
-                height,
-                round,
-                value,
-                valid_round,
-                proposer,
-            })))
+            WalEntry::Input(Input::Message(Message::Proposal(decode_proposal(&mut r)?)))
         }
         TAG_VOTE => {
             let kind = match r.u8()? {

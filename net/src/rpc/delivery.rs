@@ -7,7 +7,7 @@ use jsonrpsee::{
     RpcModule,
     core::RpcResult,
     proc_macros::rpc,
-    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
+    server::ServerHandle,
     types::{ErrorObject, ErrorObjectOwned},
 };
 use serde::Serialize;
@@ -149,13 +149,7 @@ pub async fn start_delivery_http<B: DeliveryBackend>(
     addr: SocketAddr,
     limits: RpcLimits,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let config = ServerConfig::builder()
-        .max_request_body_size(limits.request_bytes_max)
-        .max_response_body_size(limits.response_bytes_max)
-        .max_connections(limits.connections_max)
-        .set_batch_request_config(BatchRequestConfig::Limit(limits.batch_len_max))
-        .build();
-    let server = Server::builder().set_config(config).build(addr).await?;
+    let server = super::bind(addr, limits).await?;
     let local = server.local_addr()?;
     let mut module = RpcModule::new(());
     module

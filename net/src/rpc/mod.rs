@@ -72,19 +72,24 @@ impl Default for RpcLimits {
     }
 }
 
-/// Starts the HTTP JSON-RPC server; it runs until the handle is stopped or dropped.
-pub async fn start_http<B: RpcBackend>(
-    backend: Arc<B>,
-    addr: SocketAddr,
-    limits: RpcLimits,
-) -> std::io::Result<(SocketAddr, ServerHandle)> {
+/// An HTTP JSON-RPC server bound to `addr` with `limits`, not yet serving.
+pub(crate) async fn bind(addr: SocketAddr, limits: RpcLimits) -> std::io::Result<Server> {
     let config = ServerConfig::builder()
         .max_request_body_size(limits.request_bytes_max)
         .max_response_body_size(limits.response_bytes_max)
         .max_connections(limits.connections_max)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.batch_len_max))
         .build();
-    let server = Server::builder().set_config(config).build(addr).await?;
+    Server::builder().set_config(config).build(addr).await
+}
+
+/// Starts the HTTP JSON-RPC server; it runs until the handle is stopped or dropped.
+pub async fn start_http<B: RpcBackend>(
+    backend: Arc<B>,
+    addr: SocketAddr,
+    limits: RpcLimits,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let server = bind(addr, limits).await?;
     let local = server.local_addr()?;
     let rpc = EthRpc::new(backend);
     let mut module = RpcModule::new(());
