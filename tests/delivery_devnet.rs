@@ -268,6 +268,16 @@ fn four_validators_commit_100_heights_through_sigkills_without_double_signing() 
     });
     net.kill(1);
     net.start(1);
+    // Validator 2 is killed again and again soon after each restart: while it opens its
+    // database, replays its log, or catches up.
+    for delay_ms in [150, 400, 900] {
+        net.wait_until("validator 2 to answer", Duration::from_secs(30), |n| {
+            n.status(2).is_some()
+        });
+        std::thread::sleep(Duration::from_millis(delay_ms)); // the instant of the kill
+        net.kill(2);
+        net.start(2);
+    }
     net.wait_until(
         "all 4 validators at height 100",
         Duration::from_secs(120),
