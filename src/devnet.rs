@@ -78,6 +78,11 @@ pub fn init(args: &DevnetArgs) -> eyre::Result<DeliveryGenesis> {
                 genesis.validators.len()
             );
         }
+        println!(
+            "Continuing the devnet in {} (its genesis fixes the keys, ports, timeouts and \
+             block interval; remove the directory to change them)",
+            args.datadir.display()
+        );
         return Ok(genesis);
     }
     if !(1..=100).contains(&args.validators) {
