@@ -10,3 +10,4 @@ pub mod exec;
 pub mod merkle;
 pub mod pipeline;
 pub mod primitives;
+pub mod root;

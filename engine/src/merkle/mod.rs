@@ -1,4 +1,5 @@
-//! Merkle structures: the incremental state trie (and, later, checkpoint trees and proofs).
+//! Merkle structures: the incremental state trie, checkpoint trees and their proofs.
 
+pub mod checkpoint;
 pub mod state_root;
 pub mod trie;
