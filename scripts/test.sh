@@ -20,6 +20,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build (the node binary the client tests start)"
 cargo build --bin bttc
 
+step "contracts: solc-js (pinned) recompiles engine/contracts into exactly the committed artifacts"
+(cd engine/contracts && npm ci --no-audit --no-fund --loglevel=error && node compile.mjs --check)
+
 step "Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

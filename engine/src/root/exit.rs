@@ -179,16 +179,7 @@ pub struct ExitPayload {
 
 impl ExitPayload {
     pub fn encode(&self) -> Vec<u8> {
-        let mut nodes = Vec::new();
-        alloy_rlp::encode_list::<_, [u8]>(
-            &self
-                .receipt
-                .nodes
-                .iter()
-                .map(|n| RawRlp(n))
-                .collect::<Vec<_>>(),
-            &mut nodes,
-        );
+        let nodes = encode_proof_nodes(&self.receipt.nodes);
         let mut payload = Vec::new();
         self.header_number.encode(&mut payload);
         self.block_proof.encode(&mut payload);
@@ -220,23 +211,20 @@ impl ExitPayload {
     }
 }
 
-/// An already-encoded RLP item, written as is inside a list.
-struct RawRlp<'a>(&'a [u8]);
-
-impl Encodable for RawRlp<'_> {
-    fn encode(&self, out: &mut dyn alloy_rlp::BufMut) {
-        out.put_slice(self.0);
+/// The RLP list of a proof's nodes, each node written as is (it is already RLP): the form
+/// `MerklePatriciaProof.verify` reads.
+pub fn encode_proof_nodes(nodes: &[Bytes]) -> Vec<u8> {
+    let payload_length = nodes.iter().map(|n| n.len()).sum();
+    let mut out = Vec::with_capacity(payload_length + 9);
+    Header {
+        list: true,
+        payload_length,
     }
-
-    fn length(&self) -> usize {
-        self.0.len()
+    .encode(&mut out);
+    for node in nodes {
+        out.extend_from_slice(node);
     }
-}
-
-impl std::borrow::Borrow<[u8]> for RawRlp<'_> {
-    fn borrow(&self) -> &[u8] {
-        self.0
-    }
+    out
 }
 
 #[cfg(test)]
