@@ -1,7 +1,8 @@
 // Compiles the contracts with solc-js (pinned in package.json), offline, into artifacts/ (one
 // JSON per contract: abi, bytecode, deployedBytecode, evmVersion, solc version).
 // Root-chain contracts (root/, lib/, test/) target `paris`: TRON's and BSC's VMs have no PUSH0.
-// BTTC-chain contracts (child/) target `berlin`, the rules of bttc-mainnet.
+// BTTC-chain contracts (child/, and test-child/ for tests) target `berlin`, the rules of
+// bttc-mainnet.
 // `node compile.mjs --check` compiles into memory and fails if artifacts/ differs.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,7 @@ const artifactsDir = path.join(here, 'artifacts');
 const check = process.argv.includes('--check');
 const groups = [
   { dirs: ['lib', 'root', 'test'], evmVersion: 'paris' },
-  { dirs: ['lib', 'child'], evmVersion: 'berlin', only: 'child' },
+  { dirs: ['lib', 'child', 'test-child'], evmVersion: 'berlin', only: ['child/', 'test-child/'] },
 ];
 
 function readSources(dirs) {
@@ -31,7 +32,8 @@ function readSources(dirs) {
 const artifacts = {};
 for (const group of groups) {
   const sources = readSources(group.dirs);
-  if (group.only && !Object.keys(sources).some((s) => s.startsWith(`${group.only}/`))) continue;
+  const own = (file) => !group.only || group.only.some((prefix) => file.startsWith(prefix));
+  if (!Object.keys(sources).some(own)) continue;
   const input = {
     language: 'Solidity',
     sources,
@@ -48,7 +50,7 @@ for (const group of groups) {
     process.exit(1);
   }
   for (const [file, contracts] of Object.entries(output.contracts)) {
-    if (group.only && !file.startsWith(`${group.only}/`)) continue;
+    if (!own(file)) continue;
     for (const [name, c] of Object.entries(contracts)) {
       if (file.startsWith('lib/') && c.abi.length === 0) continue; // internal-only libraries
       artifacts[name] = {

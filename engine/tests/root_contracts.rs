@@ -20,6 +20,20 @@ sol! {
     function readExit(bytes payload) external pure returns (uint256 headerNumber, uint256 blockNumber, uint256 logIndex, address emitter);
 }
 
+/// A block at `number` and `timestamp` without fees.
+fn block_env(spec: &ChainSpec, number: u64, timestamp: u64) -> BlockEnv {
+    BlockEnv {
+        number,
+        timestamp,
+        fee_recipient: Address::ZERO,
+        gas_limit: spec.gas_limit,
+        base_fee: 0,
+        difficulty: U256::from(1),
+        prevrandao: B256::ZERO,
+        excess_blob_gas: 0,
+    }
+}
+
 const HARNESS: Address = address!("00000000000000000000000000000000000000aa");
 
 struct Chain {
@@ -47,16 +61,7 @@ impl Chain {
         let mut state = MemState::default();
         state.insert_contract(HARNESS, code, U256::ZERO);
         let spec = ChainSpec::dev();
-        let env = BlockEnv {
-            number: 1,
-            timestamp: 1_700_000_000,
-            fee_recipient: Address::ZERO,
-            gas_limit: spec.gas_limit,
-            base_fee: 0,
-            difficulty: U256::ZERO,
-            prevrandao: B256::ZERO,
-            excess_blob_gas: 0,
-        };
+        let env = block_env(&spec, 1, 1_700_000_000);
         Self { spec, state, env }
     }
 
@@ -203,4 +208,210 @@ fn receipt_proofs_and_exit_payloads_built_in_rust_read_and_verify_in_solidity() 
             assert_eq!(read.emitter, Address::with_last_byte(0x10 + index as u8));
         }
     }
+}
+
+sol! {
+    function register(address sender, address receiver) external;
+    function syncState(address receiver, bytes data) external;
+    function counter() external view returns (uint256);
+    function commitState(uint256 syncTime, bytes recordBytes) external returns (bool success);
+    function lastStateId() external view returns (uint256);
+    function lastData() external view returns (bytes);
+    function received() external view returns (uint256);
+    event StateSynced(uint256 indexed id, address indexed contractAddress, bytes data);
+}
+
+const SYSTEM: Address = address!("fffffffffffffffffffffffffffffffffffffffe");
+const STATE_RECEIVER: Address = address!("0000000000000000000000000000000000001001");
+const STATE_SENDER: Address = address!("00000000000000000000000000000000000000bb");
+const TARGET: Address = address!("00000000000000000000000000000000000000cc");
+
+fn artifact_code(name: &str) -> Bytes {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("contracts/artifacts/{name}.json"));
+    let artifact: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("committed artifact")).unwrap();
+    artifact["deployedBytecode"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Runs system calls (caller, callee, input) in one block on `state` and applies the changes.
+fn run_block(
+    spec: &ChainSpec,
+    state: &mut MemState,
+    calls: &[(Address, Address, Bytes)],
+) -> Vec<bttc_engine::exec::SystemCallOutcome> {
+    let env = block_env(spec, 16, 1_700_000_000);
+    let mut block = bttc_engine::exec::SequentialBlock::new(spec, &*state, env);
+    let outcomes = calls
+        .iter()
+        .map(|(from, to, input)| block.system_call(*from, *to, input.clone()).unwrap())
+        .collect();
+    let changes = block.finish().changes;
+    state.apply(&changes);
+    outcomes
+}
+
+fn read<C: SolCall>(spec: &ChainSpec, state: &MemState, to: Address, c: C) -> C::Return {
+    let env = block_env(spec, 17, 1_700_000_002);
+    let out = call(
+        spec,
+        state,
+        &env,
+        &CallRequest {
+            to: Some(to),
+            input: c.abi_encode().into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(out.success, "{out:?}");
+    C::abi_decode_returns(&out.output).unwrap()
+}
+
+/// `RLP([id, contract, data, txHash, logIndex, chainId])` (spec §2.3).
+fn record(id: u64, contract: Address, data: &[u8]) -> Bytes {
+    use alloy_rlp::Encodable;
+    let mut payload = Vec::new();
+    id.encode(&mut payload);
+    contract.encode(&mut payload);
+    Bytes::copy_from_slice(data).encode(&mut payload);
+    B256::repeat_byte(0x11).encode(&mut payload);
+    3u64.encode(&mut payload);
+    "199".encode(&mut payload);
+    let mut out = Vec::new();
+    alloy_rlp::Header {
+        list: true,
+        payload_length: payload.len(),
+    }
+    .encode(&mut out);
+    out.extend_from_slice(&payload);
+    out.into()
+}
+
+#[test]
+fn state_sender_counts_and_emits_state_synced_for_registered_senders_only() {
+    let spec = ChainSpec::dev();
+    let mut state = MemState::default();
+    state.insert_contract(STATE_SENDER, artifact_code("StateSender"), U256::ZERO);
+    let owner = Address::with_last_byte(1);
+    let sender = Address::with_last_byte(2);
+    // The constructor's effect: slot 0 holds the owner.
+    state.storage.insert(
+        (STATE_SENDER, U256::ZERO),
+        U256::from_be_slice(owner.as_slice()),
+    );
+    let sync = |data: &'static [u8]| {
+        Bytes::from(
+            syncStateCall {
+                receiver: TARGET,
+                data: Bytes::from_static(data),
+            }
+            .abi_encode(),
+        )
+    };
+    let out = run_block(
+        &spec,
+        &mut state,
+        &[
+            (sender, STATE_SENDER, sync(b"early")),
+            (
+                owner,
+                STATE_SENDER,
+                registerCall {
+                    sender,
+                    receiver: TARGET,
+                }
+                .abi_encode()
+                .into(),
+            ),
+            (sender, STATE_SENDER, sync(b"one")),
+            (sender, STATE_SENDER, sync(b"two")),
+            (owner, STATE_SENDER, sync(b"owner is not the sender")),
+        ],
+    );
+    assert_eq!(
+        out.iter().map(|o| o.success).collect::<Vec<_>>(),
+        [false, true, true, true, false]
+    );
+    let synced: Vec<StateSynced> = out[2..4]
+        .iter()
+        .map(|o| {
+            assert_eq!(o.logs.len(), 1);
+            assert_eq!(
+                o.logs[0].topics()[0],
+                alloy_primitives::b256!(
+                    "103fed9db65eac19c4d870f49ab7520fe03b99f1838e5996caf47e9e43308392"
+                )
+            );
+            <StateSynced as alloy_sol_types::SolEvent>::decode_log_data(&o.logs[0].data).unwrap()
+        })
+        .collect();
+    assert_eq!(
+        (
+            synced[0].id,
+            synced[0].contractAddress,
+            synced[0].data.as_ref()
+        ),
+        (U256::from(1), TARGET, &b"one"[..])
+    );
+    assert_eq!(synced[1].id, U256::from(2));
+    assert_eq!(
+        read(&spec, &state, STATE_SENDER, counterCall {}),
+        U256::from(2)
+    );
+}
+
+#[test]
+fn state_receiver_commits_records_in_order_from_the_system_address_only() {
+    let spec = ChainSpec::bttc_mainnet();
+    let mut state = MemState::default();
+    state.insert_contract(STATE_RECEIVER, artifact_code("StateReceiver"), U256::ZERO);
+    state.insert_contract(TARGET, artifact_code("RecordingReceiver"), U256::ZERO);
+    let commit = |id: u64, data: &[u8]| -> Bytes {
+        commitStateCall {
+            syncTime: U256::from(1_700_000_000u64),
+            recordBytes: record(id, TARGET, data),
+        }
+        .abi_encode()
+        .into()
+    };
+    let stranger = Address::with_last_byte(9);
+    let out = run_block(
+        &spec,
+        &mut state,
+        &[
+            (stranger, STATE_RECEIVER, commit(1, b"x")),
+            (SYSTEM, STATE_RECEIVER, commit(2, b"gap")),
+            (SYSTEM, STATE_RECEIVER, commit(1, b"first")),
+            (SYSTEM, STATE_RECEIVER, commit(1, b"replay")),
+            // The receiver refuses this one: the record still counts, the chain goes on.
+            (SYSTEM, STATE_RECEIVER, commit(2, b"fail")),
+            (SYSTEM, STATE_RECEIVER, commit(3, b"third")),
+        ],
+    );
+    assert_eq!(
+        out.iter().map(|o| o.success).collect::<Vec<_>>(),
+        [false, false, true, false, true, true]
+    );
+    let returned = |o: &bttc_engine::exec::SystemCallOutcome| {
+        commitStateCall::abi_decode_returns(&o.output).unwrap()
+    };
+    assert!(returned(&out[2]));
+    assert!(
+        !returned(&out[4]),
+        "the receiver's failure is reported, not raised"
+    );
+    assert_eq!(
+        read(&spec, &state, STATE_RECEIVER, lastStateIdCall {}),
+        U256::from(3)
+    );
+    assert_eq!(read(&spec, &state, TARGET, receivedCall {}), U256::from(2));
+    assert_eq!(
+        read(&spec, &state, TARGET, lastDataCall {}).as_ref(),
+        b"third"
+    );
 }

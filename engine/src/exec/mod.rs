@@ -11,8 +11,8 @@ mod tests;
 pub use mem::MemState;
 pub use overlay::{AccountChange, StateChanges};
 pub use sequential::{
-    CallOutcome, CallRequest, SequentialBlock, SequentialExecutor, TxOutcome, call, estimate_gas,
-    tx_env,
+    CallOutcome, CallRequest, SequentialBlock, SequentialExecutor, SystemCallOutcome, TxOutcome,
+    call, estimate_gas, tx_env,
 };
 
 use crate::primitives::{Account, BlockNumber, RecoveredTx, StoredReceipt};

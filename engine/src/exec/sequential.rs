@@ -216,6 +216,34 @@ impl<'a, S: StateReader> SequentialBlock<'a, S> {
         })
     }
 
+    /// A system call (Bor's `commitState` and `commitSpan`): `caller` calls `to` with `input`
+    /// outside any transaction: no gas is charged, no nonce used, no receipt made. Its state
+    /// changes join the block's; its logs are returned and belong to no receipt.
+    pub fn system_call(
+        &mut self,
+        caller: Address,
+        to: Address,
+        input: Bytes,
+    ) -> Result<SystemCallOutcome, ExecError> {
+        use revm::handler::SystemCallEvm;
+        let result = self
+            .evm
+            .system_call_with_caller(caller, to, input)
+            .map_err(|e| map_evm_error(B256::ZERO, e))?;
+        self.evm.ctx.journaled_state.database.apply(result.state);
+        let result = result.result;
+        Ok(SystemCallOutcome {
+            success: result.is_success(),
+            gas_used: result.tx_gas_used(),
+            logs: result.logs().to_vec(),
+            output: match result {
+                ExecutionResult::Success { output, .. } => output.into_data(),
+                ExecutionResult::Revert { output, .. } => output,
+                ExecutionResult::Halt { .. } => Bytes::new(),
+            },
+        })
+    }
+
     pub fn finish(self) -> BlockOutcome {
         BlockOutcome {
             receipts: self.receipts,
@@ -244,6 +272,16 @@ impl BlockExecutor for SequentialExecutor {
         }
         Ok(block.finish())
     }
+}
+
+/// What a system call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemCallOutcome {
+    pub success: bool,
+    pub gas_used: u64,
+    /// Return data, or revert data.
+    pub output: Bytes,
+    pub logs: Vec<Log>,
 }
 
 /// A read-only call (`eth_call`, `eth_estimateGas`).
