@@ -341,17 +341,26 @@ fn with_two_of_four_stopped_nothing_commits_until_one_returns() {
     });
     net.stop(2);
     net.stop(3);
-    // A commit already under way when they stopped may still land; then the two left wait
-    // in a height for a quorum that cannot form (Algorithm 1 needs 2f+1 votes even to time a
-    // round out).
-    net.wait_until(
-        "the two left to wait in one height",
-        Duration::from_secs(10),
-        |n| {
-            let (a, b) = (n.status(0).unwrap(), n.status(1).unwrap());
-            a["height"] == b["height"] && a["step"] != "commit" && a["step"] != "propose"
-        },
-    );
+    // A commit already under way when they stopped may still land (its votes were in flight);
+    // then the two left wait in a height for a quorum that cannot form (Algorithm 1 needs 2f+1
+    // votes even to time a round out). Settled = the same height and round on both for 1 s.
+    let snapshot = |n: &Devnet| {
+        let (a, b) = (n.status(0).unwrap(), n.status(1).unwrap());
+        (
+            a["height"].clone(),
+            a["round"].clone(),
+            b["height"].clone(),
+            b["round"].clone(),
+        )
+    };
+    let mut last = (snapshot(&net), Instant::now());
+    net.wait_until("the two left to settle", Duration::from_secs(20), |n| {
+        let now = snapshot(n);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        last.1.elapsed() >= Duration::from_secs(1) && last.0.0 == last.0.2
+    });
     let stalled = [net.height(0).unwrap(), net.height(1).unwrap()];
     // An observation window: two validators of four are not a quorum; no height commits.
     let window = Instant::now();
