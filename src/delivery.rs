@@ -1001,9 +1001,18 @@ impl Driver {
         let latency = self.height_started.elapsed();
         let changes = self.app.apply(&block);
         self.db.commit_block(&block, &commit, &self.app, &changes)?;
+        // Who may connect: the validators of the next height and those that signed the last
+        // commit; a removed validator is refused at its next handshake (its messages already
+        // are, by the consensus membership check).
+        *self.validators_shared.write() = self
+            .app
+            .validators
+            .validators()
+            .iter()
+            .chain(self.app.last_validators.validators())
+            .map(|v| v.address)
+            .collect();
         if changes.validators_changed {
-            let mut set = self.validators_shared.write();
-            set.extend(self.app.validators.validators().iter().map(|v| v.address));
             tracing::info!(
                 validators = self.app.validators.len(),
                 "validator set changed"
