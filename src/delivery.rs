@@ -430,7 +430,9 @@ impl Driver {
         mut inbox: mpsc::Receiver<Inbound>,
         mut stop: watch::Receiver<bool>,
     ) -> eyre::Result<()> {
-        self.recompute_side_results()?;
+        if let Some((tip, _)) = self.db.block(self.app.height)? {
+            self.recompute_side_results(&tip);
+        }
         self.resume()?;
         let mut next_tick = Instant::now();
         loop {
@@ -1022,7 +1024,7 @@ impl Driver {
             tracing::info!(%tx_hash, ?result, "side transaction decided");
         }
         self.last_commit = commit;
-        self.recompute_side_results()?;
+        self.recompute_side_results(&block);
         let nonce = self.app.nonce(&self.me);
         self.shared.committed_nonce.store(nonce, Ordering::Relaxed);
         self.shared.pool.lock().retain(|t| t.nonce >= nonce);
@@ -1039,26 +1041,21 @@ impl Driver {
 
     /// Runs the outside check on the side transactions of the last committed block; the
     /// results ride on this validator's precommits at the next height.
-    fn recompute_side_results(&mut self) -> eyre::Result<()> {
-        self.side_results.clear();
-        if self.app.height == 0 {
-            return Ok(());
-        }
-        let Some((block, _)) = self.db.block(self.app.height)? else {
-            return Ok(());
-        };
-        for tx in block.side_txs() {
-            let side = SideTx {
-                payload: tx.payload.clone(),
-            };
-            let (result, data) = self.checker.check(&side);
-            self.side_results.push(SideEntry {
-                tx_hash: side.hash(),
-                result,
-                signature: sign_side_tx(&self.key, result, &data),
-            });
-        }
-        Ok(())
+    fn recompute_side_results(&mut self, block: &Block) {
+        self.side_results = block
+            .side_txs()
+            .map(|tx| {
+                let side = SideTx {
+                    payload: tx.payload.clone(),
+                };
+                let (result, data) = self.checker.check(&side);
+                SideEntry {
+                    tx_hash: side.hash(),
+                    result,
+                    signature: sign_side_tx(&self.key, result, &data),
+                }
+            })
+            .collect();
     }
 
     fn publish_status(&self) {

@@ -44,20 +44,8 @@ struct Chain {
 
 impl Chain {
     fn new() -> Self {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/artifacts/ProofHarness.json");
-        let artifact: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("committed artifact"))
-                .unwrap();
-        let code: Bytes = artifact["deployedBytecode"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(
-            artifact["evmVersion"], "paris",
-            "root-chain code must not use PUSH0"
-        );
+        let (code, evm_version) = artifact("ProofHarness");
+        assert_eq!(evm_version, "paris", "root-chain code must not use PUSH0");
         let mut state = MemState::default();
         state.insert_contract(HARNESS, code, U256::ZERO);
         let spec = ChainSpec::dev();
@@ -226,16 +214,24 @@ const STATE_RECEIVER: Address = address!("00000000000000000000000000000000000010
 const STATE_SENDER: Address = address!("00000000000000000000000000000000000000bb");
 const TARGET: Address = address!("00000000000000000000000000000000000000cc");
 
-fn artifact_code(name: &str) -> Bytes {
+/// A committed artifact's deployed code and EVM version.
+fn artifact(name: &str) -> (Bytes, String) {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("contracts/artifacts/{name}.json"));
     let artifact: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("committed artifact")).unwrap();
-    artifact["deployedBytecode"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
+    (
+        artifact["deployedBytecode"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+        artifact["evmVersion"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn artifact_code(name: &str) -> Bytes {
+    artifact(name).0
 }
 
 /// Runs system calls (caller, callee, input) in one block on `state` and applies the changes.
