@@ -44,6 +44,7 @@ for (const group of groups) {
     },
   };
   const output = JSON.parse(solc.compile(JSON.stringify(input)));
+  for (const w of (output.errors ?? []).filter((e) => e.severity !== 'error')) console.error(w.formattedMessage);
   const errors = (output.errors ?? []).filter((e) => e.severity === 'error');
   if (errors.length > 0) {
     for (const e of errors) console.error(e.formattedMessage);
@@ -52,7 +53,8 @@ for (const group of groups) {
   for (const [file, contracts] of Object.entries(output.contracts)) {
     if (!own(file)) continue;
     for (const [name, c] of Object.entries(contracts)) {
-      if (file.startsWith('lib/') && c.abi.length === 0) continue; // internal-only libraries
+      // Internal-only libraries and abstract bases have no code of their own.
+      if (c.evm.bytecode.object === "" || (file.startsWith("lib/") && c.abi.length === 0)) continue;
       artifacts[name] = {
         abi: c.abi,
         bytecode: '0x' + c.evm.bytecode.object,

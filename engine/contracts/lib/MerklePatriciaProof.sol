@@ -18,24 +18,24 @@ library MerklePatriciaProof {
         bytes memory path = nibbles(encodedPath);
         if (path.length == 0) return false;
         bytes32 valueHash = keccak256(value);
-        uint256 at = 0;
+        uint256 pos = 0;
         bytes32 expected = root;
         for (uint256 i = 0; i < nodes.length; i++) {
-            if (at > path.length) return false;
+            if (pos > path.length) return false;
             if (keccak256(nodes[i].toRlpBytes()) != expected) return false;
             RLPReader.Item[] memory items = nodes[i].toList();
             if (items.length == 17) {
-                if (at == path.length) return keccak256(items[16].toBytes()) == valueHash;
-                uint8 nibble = uint8(path[at]);
+                if (pos == path.length) return keccak256(items[16].toBytes()) == valueHash;
+                uint8 nibble = uint8(path[pos]);
                 expected = items[nibble].toBytes32Strict();
-                at += 1;
+                pos += 1;
             } else if (items.length == 2) {
                 bytes memory segment = nibbles(items[0].toBytes());
-                uint256 traversed = _matching(segment, path, at);
-                if (at + traversed == path.length) return keccak256(items[1].toBytes()) == valueHash;
+                uint256 traversed = _matching(segment, path, pos);
+                if (pos + traversed == path.length) return keccak256(items[1].toBytes()) == valueHash;
                 if (traversed == 0) return false;
                 expected = items[1].toBytes32Strict();
-                at += traversed;
+                pos += traversed;
             } else {
                 return false;
             }
@@ -43,11 +43,11 @@ library MerklePatriciaProof {
         return false;
     }
 
-    /// `segment.length` if `path[at..]` starts with `segment`, else 0.
-    function _matching(bytes memory segment, bytes memory path, uint256 at) private pure returns (uint256) {
-        if (at + segment.length > path.length) return 0;
+    /// `segment.length` if `path[pos..]` starts with `segment`, else 0.
+    function _matching(bytes memory segment, bytes memory path, uint256 pos) private pure returns (uint256) {
+        if (pos + segment.length > path.length) return 0;
         for (uint256 i = 0; i < segment.length; i++) {
-            if (segment[i] != path[at + i]) return 0;
+            if (segment[i] != path[pos + i]) return 0;
         }
         return segment.length;
     }

@@ -26,7 +26,7 @@ library RLPReader {
     }
 
     /// Payload start, payload length and whether the item is a list.
-    function _payload(Item memory item) private pure returns (uint256 start, uint256 len, bool isList) {
+    function _payload(Item memory item) private pure returns (uint256 start, uint256 len, bool list) {
         require(item.len > 0, "RLP: empty item");
         uint256 b0 = _byteAt(item.ptr);
         uint256 headerLen;
@@ -43,13 +43,13 @@ library RLPReader {
         } else if (b0 < 0xf8) {
             headerLen = 1;
             len = b0 - 0xc0;
-            isList = true;
+            list = true;
         } else {
             uint256 lenOfLen = b0 - 0xf7;
             require(item.len > lenOfLen, "RLP: short length");
             len = _bigEndian(item.ptr + 1, lenOfLen);
             headerLen = 1 + lenOfLen;
-            isList = true;
+            list = true;
         }
         require(headerLen + len <= item.len, "RLP: item overruns its bytes");
         start = item.ptr + headerLen;
@@ -81,11 +81,11 @@ library RLPReader {
             p += _itemLength(p, end - p);
         }
         items = new Item[](count);
-        uint256 at = start;
+        uint256 pos = start;
         for (uint256 i = 0; i < count; i++) {
-            uint256 l = _itemLength(at, end - at);
-            items[i] = Item(at, l);
-            at += l;
+            uint256 l = _itemLength(pos, end - pos);
+            items[i] = Item(pos, l);
+            pos += l;
         }
     }
 

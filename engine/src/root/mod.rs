@@ -2,4 +2,6 @@
 //! root-chain contracts verify (checkpoint submissions, exits with receipt proofs).
 
 pub mod checkpoint;
+pub mod contracts;
 pub mod exit;
+pub mod testing;
