@@ -6,7 +6,7 @@ use alloy_primitives::{B256, b256, keccak256};
 use serde_json::Value;
 use std::{collections::BTreeSet, path::Path};
 
-/// (contract, BTTC function signature).
+/// (contract, BTTC function signature): what BTTC's bridge, Delivery and tools call.
 const FUNCTIONS: &[(&str, &str)] = &[
     ("StateSender", "syncState(address,bytes)"),
     ("StateSender", "register(address,address)"),
@@ -14,16 +14,222 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("StateSender", "registrations(address)"),
     ("StateReceiver", "commitState(uint256,bytes)"),
     ("StateReceiver", "lastStateId()"),
+    // Staking chain (spec §5.1) and checkpoint checks (§1.6).
+    (
+        "StakeManager",
+        "stakeFor(address,uint256,uint256,bool,bytes)",
+    ),
+    ("StakeManager", "unstake(uint256)"),
+    ("StakeManager", "unstakeClaim(uint256)"),
+    ("StakeManager", "restake(uint256,uint256,bool)"),
+    ("StakeManager", "updateSigner(uint256,bytes)"),
+    ("StakeManager", "topUpForFee(address,uint256)"),
+    (
+        "StakeManager",
+        "checkSignatures(uint256,bytes32,bytes32,address,uint256[3][])",
+    ),
+    (
+        "StakeManager",
+        "checkSignatures(uint256,uint256,bytes32,bytes32,address,uint256[3][])",
+    ),
+    ("StakeManager", "currentEpoch()"),
+    ("StakeManager", "epoch()"),
+    ("StakeManager", "withdrawalDelay()"),
+    ("StakeManager", "WITHDRAWAL_DELAY()"),
+    ("StakeManager", "validatorThreshold()"),
+    ("StakeManager", "minDeposit()"),
+    ("StakeManager", "minHeimdallFee()"),
+    ("StakeManager", "signerUpdateLimit()"),
+    ("StakeManager", "checkPointBlockInterval()"),
+    ("StakeManager", "proposerBonus()"),
+    ("StakeManager", "NFTContract()"),
+    ("StakeManager", "signerToValidator(address)"),
+    ("StakeManager", "currentValidatorSetSize()"),
+    ("StakeManager", "getValidatorId(address)"),
+    ("StakeManager", "accountStateRoot()"),
+    ("StakeManager", "CHAIN_CHECKPOINT_REWARD(uint256)"),
+    ("StakeManager", "updateValidatorThreshold(uint256)"),
+    ("StakeManager", "updateSignerUpdateLimit(uint256)"),
+    ("StakeManager", "updateDynastyValue(uint256)"),
+    ("StakeManager", "updateMinAmounts(uint256,uint256)"),
+    // StakingInfo's nonce, read by Delivery's staking-sync side handlers (§5.2).
+    ("StakeManager", "validatorNonce(uint256)"),
+    // Staking sync on the mirrors (§5.2).
+    ("StakeManager", "validatorJoin(bytes,uint256[3][])"),
+    ("StakeManager", "signerUpdate(bytes,uint256[3][])"),
+    ("StakeManager", "validatorExit(bytes,uint256[3][])"),
+    ("StakingNFT", "ownerOf(uint256)"),
+    ("StakingNFT", "balanceOf(address)"),
+    ("StakingNFT", "tokenOfOwnerByIndex(address,uint256)"),
+    ("StakingNFT", "transferFrom(address,address,uint256)"),
+    // Checkpoints (§1.1, §1.5).
+    ("RootChain", "submitCheckpoint(bytes,uint256[3][])"),
+    ("RootChain", "submitHeaderBlock(bytes,bytes)"),
+    ("RootChain", "currentHeaderBlock()"),
+    ("RootChain", "getLastChildBlock()"),
+    ("RootChain", "headerBlocks(uint256)"),
+    ("RootChain", "CHAINID()"),
+    // The bridge (§2.1, §3.2).
+    ("RootChainManager", "depositFor(address,address,bytes)"),
+    ("RootChainManager", "depositEtherFor(address)"),
+    ("RootChainManager", "exit(bytes)"),
+    ("RootChainManager", "mapToken(address,address,bytes32)"),
+    ("RootChainManager", "registerPredicate(bytes32,address)"),
+    ("RootChainManager", "rootToChildToken(address)"),
+    ("RootChainManager", "childToRootToken(address)"),
+    ("RootChainManager", "tokenToType(address)"),
+    ("RootChainManager", "typeToPredicate(bytes32)"),
+    ("RootChainManager", "processedExits(bytes32)"),
+    ("RootChainManager", "setStateSender(address)"),
+    ("RootChainManager", "setCheckpointManager(address)"),
+    ("RootChainManager", "setChildChainManagerAddress(address)"),
+    ("RootChainManager", "DEPOSIT()"),
+    ("RootChainManager", "MAP_TOKEN()"),
+    ("RootChainManager", "ETHER_ADDRESS()"),
+    (
+        "ERC20Predicate",
+        "lockTokens(address,address,address,bytes)",
+    ),
+    ("ERC20Predicate", "exitTokens(address,address,bytes)"),
+    ("ERC20Predicate", "TOKEN_TYPE()"),
+    (
+        "ERC721Predicate",
+        "lockTokens(address,address,address,bytes)",
+    ),
+    ("ERC721Predicate", "exitTokens(address,address,bytes)"),
+    (
+        "ERC721Predicate",
+        "onERC721Received(address,address,uint256,bytes)",
+    ),
+    (
+        "EtherPredicate",
+        "lockTokens(address,address,address,bytes)",
+    ),
+    ("EtherPredicate", "exitTokens(address,address,bytes)"),
+    // BTTC chain system contracts (§2.3, §3.1, §4.4).
+    (
+        "BorValidatorSet",
+        "commitSpan(uint256,uint256,uint256,bytes,bytes)",
+    ),
+    ("BorValidatorSet", "getBorValidators(uint256)"),
+    ("BorValidatorSet", "getInitialValidators()"),
+    ("BorValidatorSet", "getValidators()"),
+    ("BorValidatorSet", "currentSpanNumber()"),
+    ("BorValidatorSet", "getSpan(uint256)"),
+    ("BorValidatorSet", "getSpanByBlock(uint256)"),
+    ("BorValidatorSet", "spans(uint256)"),
+    ("BorValidatorSet", "FIRST_END_BLOCK()"),
+    ("ChildChainManager", "onStateReceive(uint256,bytes)"),
+    ("ChildChainManager", "childToRootToken(address)"),
+    ("ChildERC20", "withdrawTo(address,uint256)"),
+    ("ChildERC20", "withdraw(uint256)"),
+    ("ChildERC20", "deposit(address,bytes)"),
+    ("ChildERC20", "balanceOf(address)"),
+    ("ChildERC20", "transfer(address,uint256)"),
+    ("ChildERC721", "withdrawTo(address,uint256)"),
+    ("ChildERC721", "deposit(address,bytes)"),
+    ("NativeToken", "withdrawTo(address,uint256)"),
+    ("NativeToken", "withdraw(uint256)"),
+    ("NativeToken", "deposit(address,bytes)"),
+    ("NativeToken", "balanceOf(address)"),
 ];
 
+const WITHDRAW_TO: B256 = b256!("67b714876402c93362735688659e2283b4a37fb21bab24bc759ca759ae851fd8");
+
 /// (contract, BTTC event signature, topic0 as the spec gives it, if it does).
-const EVENTS: &[(&str, &str, Option<B256>)] = &[(
-    "StateSender",
-    "StateSynced(uint256,address,bytes)",
-    Some(b256!(
-        "103fed9db65eac19c4d870f49ab7520fe03b99f1838e5996caf47e9e43308392"
-    )),
-)];
+const EVENTS: &[(&str, &str, Option<B256>)] = &[
+    (
+        "StateSender",
+        "StateSynced(uint256,address,bytes)",
+        Some(b256!(
+            "103fed9db65eac19c4d870f49ab7520fe03b99f1838e5996caf47e9e43308392"
+        )),
+    ),
+    (
+        "RootChain",
+        "NewHeaderBlock(address,uint256,uint256,uint256,uint256,bytes32)",
+        Some(b256!(
+            "ba5de06d22af2685c6c7765f60067f7d2b08c2d29f53cdf14d67f6d1c9bfb527"
+        )),
+    ),
+    (
+        "StakeManager",
+        "Staked(address,uint256,uint256,uint256,uint256,uint256,bytes)",
+        None,
+    ),
+    (
+        "StakeManager",
+        "Unstaked(address,uint256,uint256,uint256)",
+        None,
+    ),
+    (
+        "StakeManager",
+        "UnstakeInit(address,uint256,uint256,uint256,uint256)",
+        None,
+    ),
+    (
+        "StakeManager",
+        "SignerChange(uint256,uint256,address,address,bytes)",
+        None,
+    ),
+    ("StakeManager", "Restaked(uint256,uint256,uint256)", None),
+    ("StakeManager", "StakeUpdate(uint256,uint256,uint256)", None),
+    ("StakeManager", "TopUpFee(address,uint256)", None),
+    ("StakingNFT", "Transfer(address,address,uint256)", None),
+    (
+        "RootChainManager",
+        "TokenMapped(address,address,bytes32)",
+        None,
+    ),
+    (
+        "RootChainManager",
+        "PredicateRegistered(bytes32,address)",
+        None,
+    ),
+    (
+        "ERC20Predicate",
+        "LockedERC20(address,address,address,uint256)",
+        None,
+    ),
+    (
+        "ERC20Predicate",
+        "ExitedERC20(address,address,uint256)",
+        None,
+    ),
+    (
+        "ERC721Predicate",
+        "LockedERC721(address,address,address,uint256)",
+        None,
+    ),
+    (
+        "ERC721Predicate",
+        "ExitedERC721(address,address,uint256)",
+        None,
+    ),
+    (
+        "EtherPredicate",
+        "LockedEther(address,address,uint256)",
+        None,
+    ),
+    ("EtherPredicate", "ExitedEther(address,uint256)", None),
+    ("ChildChainManager", "TokenMapped(address,address)", None),
+    (
+        "ChildERC20",
+        "WithdrawTo(address,address,uint256)",
+        Some(WITHDRAW_TO),
+    ),
+    ("ChildERC20", "Transfer(address,address,uint256)", None),
+    (
+        "ChildERC721",
+        "WithdrawTo(address,address,uint256)",
+        Some(WITHDRAW_TO),
+    ),
+    (
+        "NativeToken",
+        "WithdrawTo(address,address,uint256)",
+        Some(WITHDRAW_TO),
+    ),
+];
 
 fn abi(contract: &str) -> Vec<Value> {
     let path =
@@ -92,4 +298,27 @@ fn selectors_and_topics_match_bttc() {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every compiled contract has typed bindings in `root::contracts`.
+#[test]
+fn every_artifact_has_bindings() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/artifacts");
+    let bindings = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/root/contracts.rs"),
+    )
+    .unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|f| f.strip_suffix(".json").map(str::to_owned))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 18, "artifacts: {names:?}");
+    for name in names {
+        assert!(
+            bindings.contains(&format!("\"contracts/artifacts/{name}.json\"")),
+            "{name} has no sol! binding in src/root/contracts.rs"
+        );
+    }
 }

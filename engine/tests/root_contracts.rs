@@ -198,19 +198,12 @@ fn receipt_proofs_and_exit_payloads_built_in_rust_read_and_verify_in_solidity() 
     }
 }
 
-sol! {
-    function register(address sender, address receiver) external;
-    function syncState(address receiver, bytes data) external;
-    function counter() external view returns (uint256);
-    function commitState(uint256 syncTime, bytes recordBytes) external returns (bool success);
-    function lastStateId() external view returns (uint256);
-    function lastData() external view returns (bytes);
-    function received() external view returns (uint256);
-    event StateSynced(uint256 indexed id, address indexed contractAddress, bytes data);
-}
+use bttc_engine::root::contracts::{
+    STATE_RECEIVER, SYSTEM_ADDRESS as SYSTEM,
+    child::{RecordingReceiver, StateReceiver},
+    root::StateSender,
+};
 
-const SYSTEM: Address = address!("fffffffffffffffffffffffffffffffffffffffe");
-const STATE_RECEIVER: Address = address!("0000000000000000000000000000000000001001");
 const STATE_SENDER: Address = address!("00000000000000000000000000000000000000bb");
 const TARGET: Address = address!("00000000000000000000000000000000000000cc");
 
@@ -268,24 +261,18 @@ fn read<C: SolCall>(spec: &ChainSpec, state: &MemState, to: Address, c: C) -> C:
     C::abi_decode_returns(&out.output).unwrap()
 }
 
-/// `RLP([id, contract, data, txHash, logIndex, chainId])` (spec §2.3).
+/// A state-sync record for `contract` (spec §2.3).
 fn record(id: u64, contract: Address, data: &[u8]) -> Bytes {
-    use alloy_rlp::Encodable;
-    let mut payload = Vec::new();
-    id.encode(&mut payload);
-    contract.encode(&mut payload);
-    Bytes::copy_from_slice(data).encode(&mut payload);
-    B256::repeat_byte(0x11).encode(&mut payload);
-    3u64.encode(&mut payload);
-    "199".encode(&mut payload);
-    let mut out = Vec::new();
-    alloy_rlp::Header {
-        list: true,
-        payload_length: payload.len(),
+    bttc_engine::root::state_sync::StateRecord {
+        id,
+        contract,
+        data: Bytes::copy_from_slice(data),
+        tx_hash: B256::repeat_byte(0x11),
+        log_index: 3,
+        chain_id: "199".into(),
     }
-    .encode(&mut out);
-    out.extend_from_slice(&payload);
-    out.into()
+    .encode()
+    .into()
 }
 
 #[test]
@@ -302,7 +289,7 @@ fn state_sender_counts_and_emits_state_synced_for_registered_senders_only() {
     );
     let sync = |data: &'static [u8]| {
         Bytes::from(
-            syncStateCall {
+            StateSender::syncStateCall {
                 receiver: TARGET,
                 data: Bytes::from_static(data),
             }
@@ -317,7 +304,7 @@ fn state_sender_counts_and_emits_state_synced_for_registered_senders_only() {
             (
                 owner,
                 STATE_SENDER,
-                registerCall {
+                StateSender::registerCall {
                     sender,
                     receiver: TARGET,
                 }
@@ -333,7 +320,7 @@ fn state_sender_counts_and_emits_state_synced_for_registered_senders_only() {
         out.iter().map(|o| o.success).collect::<Vec<_>>(),
         [false, true, true, true, false]
     );
-    let synced: Vec<StateSynced> = out[2..4]
+    let synced: Vec<StateSender::StateSynced> = out[2..4]
         .iter()
         .map(|o| {
             assert_eq!(o.logs.len(), 1);
@@ -343,7 +330,10 @@ fn state_sender_counts_and_emits_state_synced_for_registered_senders_only() {
                     "103fed9db65eac19c4d870f49ab7520fe03b99f1838e5996caf47e9e43308392"
                 )
             );
-            <StateSynced as alloy_sol_types::SolEvent>::decode_log_data(&o.logs[0].data).unwrap()
+            <StateSender::StateSynced as alloy_sol_types::SolEvent>::decode_log_data(
+                &o.logs[0].data,
+            )
+            .unwrap()
         })
         .collect();
     assert_eq!(
@@ -356,7 +346,7 @@ fn state_sender_counts_and_emits_state_synced_for_registered_senders_only() {
     );
     assert_eq!(synced[1].id, U256::from(2));
     assert_eq!(
-        read(&spec, &state, STATE_SENDER, counterCall {}),
+        read(&spec, &state, STATE_SENDER, StateSender::counterCall {}),
         U256::from(2)
     );
 }
@@ -368,8 +358,8 @@ fn state_receiver_commits_records_in_order_from_the_system_address_only() {
     state.insert_contract(STATE_RECEIVER, artifact_code("StateReceiver"), U256::ZERO);
     state.insert_contract(TARGET, artifact_code("RecordingReceiver"), U256::ZERO);
     let commit = |id: u64, data: &[u8]| -> Bytes {
-        commitStateCall {
-            syncTime: U256::from(1_700_000_000u64),
+        StateReceiver::commitStateCall {
+            _0: U256::from(1_700_000_000u64),
             recordBytes: record(id, TARGET, data),
         }
         .abi_encode()
@@ -394,7 +384,7 @@ fn state_receiver_commits_records_in_order_from_the_system_address_only() {
         [false, false, true, false, true, true]
     );
     let returned = |o: &bttc_engine::exec::SystemCallOutcome| {
-        commitStateCall::abi_decode_returns(&o.output).unwrap()
+        StateReceiver::commitStateCall::abi_decode_returns(&o.output).unwrap()
     };
     assert!(returned(&out[2]));
     assert!(
@@ -402,12 +392,20 @@ fn state_receiver_commits_records_in_order_from_the_system_address_only() {
         "the receiver's failure is reported, not raised"
     );
     assert_eq!(
-        read(&spec, &state, STATE_RECEIVER, lastStateIdCall {}),
+        read(
+            &spec,
+            &state,
+            STATE_RECEIVER,
+            StateReceiver::lastStateIdCall {}
+        ),
         U256::from(3)
     );
-    assert_eq!(read(&spec, &state, TARGET, receivedCall {}), U256::from(2));
     assert_eq!(
-        read(&spec, &state, TARGET, lastDataCall {}).as_ref(),
+        read(&spec, &state, TARGET, RecordingReceiver::receivedCall {}),
+        U256::from(2)
+    );
+    assert_eq!(
+        read(&spec, &state, TARGET, RecordingReceiver::lastDataCall {}).as_ref(),
         b"third"
     );
 }

@@ -191,14 +191,7 @@ impl ExitPayload {
         Bytes::from(nodes).encode(&mut payload);
         self.receipt.branch_mask().encode(&mut payload);
         self.log_index.encode(&mut payload);
-        let mut out = Vec::with_capacity(payload.len() + 9);
-        Header {
-            list: true,
-            payload_length: payload.len(),
-        }
-        .encode(&mut out);
-        out.extend_from_slice(&payload);
-        out
+        super::rlp_list(&payload)
     }
 
     /// `keccak256(abi.encodePacked(uint256 blockNumber, nibbles(branchMask), uint256

@@ -6,6 +6,7 @@ use crate::{
     chain::spec::ChainSpec,
     crypto::recover_tx_sender,
     exec::{BlockEnv, CallRequest, MemState, SequentialBlock, SystemCallOutcome, call},
+    merkle::checkpoint::HeaderLeaf,
     primitives::{Account, RecoveredTx, receipts_root},
 };
 use alloy_consensus::{SignableTransaction, Transaction, TxEnvelope, TxLegacy};
@@ -70,17 +71,37 @@ pub struct EvmChain {
     pub number: u64,
     pub timestamp: u64,
     pub fee_recipient: Address,
+    /// The checkpoint leaf of every block from genesis on (index = block number).
+    pub leaves: Vec<HeaderLeaf>,
 }
 
 impl EvmChain {
     pub fn new(spec: ChainSpec) -> Self {
+        let timestamp = 1_700_000_000;
         Self {
             spec,
             state: MemState::default(),
             number: 0,
-            timestamp: 1_700_000_000,
+            timestamp,
             fee_recipient: Address::with_last_byte(0xcb),
+            leaves: vec![HeaderLeaf {
+                number: 0,
+                time: timestamp,
+                tx_root: alloy_trie::EMPTY_ROOT_HASH,
+                receipt_root: alloy_trie::EMPTY_ROOT_HASH,
+            }],
         }
+    }
+
+    fn push_block(&mut self, env: &BlockEnv, tx_root: B256, receipt_root: B256) {
+        self.number = env.number;
+        self.timestamp = env.timestamp;
+        self.leaves.push(HeaderLeaf {
+            number: env.number,
+            time: env.timestamp,
+            tx_root,
+            receipt_root,
+        });
     }
 
     /// Adds `wei` to `address`.
@@ -149,7 +170,7 @@ impl EvmChain {
                 RecoveredTx::new_unchecked(envelope, sender)
             })
             .collect();
-        let mut block = SequentialBlock::new(&self.spec, &self.state, env.clone());
+        let mut block = SequentialBlock::new(&self.spec, &self.state, env);
         let mut executed = Vec::with_capacity(txs.len());
         for tx in &recovered {
             let out = block.execute(tx).expect("a valid test transaction");
@@ -170,13 +191,14 @@ impl EvmChain {
             }
         }
         let envelopes: Vec<TxEnvelope> = recovered.iter().map(|t| t.envelope.clone()).collect();
-        self.number = env.number;
-        self.timestamp = env.timestamp;
+        let tx_root = alloy_consensus::proofs::calculate_transaction_root(&envelopes);
+        let receipt_root = receipts_root(&outcome.receipts);
+        self.push_block(&env, tx_root, receipt_root);
         MinedBlock {
             number: env.number,
             timestamp: env.timestamp,
-            tx_root: alloy_consensus::proofs::calculate_transaction_root(&envelopes),
-            receipt_root: receipts_root(&outcome.receipts),
+            tx_root,
+            receipt_root,
             receipts: outcome
                 .receipts
                 .iter()
@@ -236,7 +258,7 @@ impl EvmChain {
     /// Runs system calls in one block of their own (Bor's `commitState`/`commitSpan` path).
     pub fn system_calls(&mut self, calls: &[(Address, Address, Bytes)]) -> Vec<SystemCallOutcome> {
         let env = self.next_env();
-        let mut block = SequentialBlock::new(&self.spec, &self.state, env.clone());
+        let mut block = SequentialBlock::new(&self.spec, &self.state, env);
         let outcomes = calls
             .iter()
             .map(|(from, to, input)| {
@@ -247,8 +269,12 @@ impl EvmChain {
             .collect();
         let outcome = block.finish();
         self.state.apply(&outcome.changes);
-        self.number = env.number;
-        self.timestamp = env.timestamp;
+        // System calls make no receipts: the block's roots are those of an empty block.
+        self.push_block(
+            &env,
+            alloy_trie::EMPTY_ROOT_HASH,
+            alloy_trie::EMPTY_ROOT_HASH,
+        );
         outcomes
     }
 
