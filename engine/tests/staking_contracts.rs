@@ -2,12 +2,10 @@
 //! lifecycle with its refusals, checkpoint signature checks (spec §1.5, §1.6) and the
 //! mirror's staking sync (spec §5.2).
 
-mod support;
-
 use alloy_primitives::{Address, Bytes, U256, b256};
 use alloy_sol_types::{SolEvent, SolValue};
 use bttc_engine::root::contracts::root::{RootChain, StakeManager, StakingNFT, TestRootERC20};
-use support::{Staking, Validators};
+use bttc_engine::root::testing::staking::{Staking, Validators};
 
 /// secp256k1's group order.
 const N: U256 = U256::from_be_slice(&[

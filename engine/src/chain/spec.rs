@@ -1,6 +1,6 @@
 //! Chain specs: which EVM rules, chain id, gas limit and fee handling a chain uses (DESIGN.md §4).
 
-use revm::primitives::hardfork::SpecId;
+pub use revm::primitives::hardfork::SpecId;
 
 /// Who receives transaction fees, and whether BTTC's extra receipt logs are emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

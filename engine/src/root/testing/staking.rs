@@ -1,11 +1,7 @@
-//! Shared by the contract tests: validator keys that sign as Delivery does, and deployments
-//! of the root-chain contracts on the engine's executor.
-#![allow(dead_code)]
+//! Staking fixtures: validator keys that sign as Delivery does, and the root-chain staking
+//! contracts (token, stake manager, root chain) deployed and wired on an `EvmChain`.
 
-use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_signer_local::PrivateKeySigner;
-use alloy_sol_types::{SolConstructor, SolEvent};
-use bttc_engine::{
+use crate::{
     chain::spec::ChainSpec,
     delivery::{
         side_tx::{SideTxResult, SideTxVote, collect_yes_signatures, sign_side_tx},
@@ -17,6 +13,9 @@ use bttc_engine::{
         testing::{EvmChain, Executed, test_key},
     },
 };
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::{SolConstructor, SolEvent};
 use secp256k1::{SECP256K1, SecretKey};
 
 pub const BOR_CHAIN_ID: u64 = 199;
@@ -92,7 +91,12 @@ impl Staking {
     /// Deploys a staking token, a stake manager (`mirror` or the staking chain's) and a root
     /// chain for BTTC chain id 199, funded and wired.
     pub fn deploy(mirror: bool) -> Self {
-        let mut chain = EvmChain::new(ChainSpec::dev());
+        Self::deploy_on(ChainSpec::dev(), mirror)
+    }
+
+    /// As `deploy`, on a chain with `spec`'s rules.
+    pub fn deploy_on(spec: ChainSpec, mirror: bool) -> Self {
+        let mut chain = EvmChain::new(spec);
         let owner = test_key(1);
         chain.fund(owner.address(), U256::from(RICH));
         let token = chain.deploy(&owner, &TestRootERC20::BYTECODE, &[]);
@@ -188,7 +192,15 @@ impl Staking {
 
     /// A staking chain with all of `validators` staked (owners seeded from 100).
     pub fn with_validators(validators: &Validators) -> (Self, Vec<PrivateKeySigner>) {
-        let mut staking = Self::deploy(false);
+        Self::with_validators_on(ChainSpec::dev(), validators)
+    }
+
+    /// As `with_validators`, on a chain with `spec`'s rules.
+    pub fn with_validators_on(
+        spec: ChainSpec,
+        validators: &Validators,
+    ) -> (Self, Vec<PrivateKeySigner>) {
+        let mut staking = Self::deploy_on(spec, false);
         let n = validators.keys.len();
         if n > 7 {
             let raised = staking.chain.send(

@@ -16,6 +16,9 @@ use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::SolCall;
 
+pub mod bridge;
+pub mod staking;
+
 /// Gas limit of every test transaction.
 pub const TX_GAS_LIMIT: u64 = 15_000_000;
 
