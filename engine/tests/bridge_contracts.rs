@@ -159,6 +159,7 @@ fn deposits_are_limited_per_root_block() {
         to: Some(manager),
         input: input.clone(),
         value: U256::ZERO,
+        typed: false,
     };
     let block: MinedBlock = root.chain().mine(&vec![tx.clone(); 11]);
     let results: Vec<bool> = block.executed.iter().map(|e| e.success).collect();
@@ -198,7 +199,8 @@ fn exits_with_real_proofs_release_tokens_once_and_tampered_proofs_are_refused() 
     relayed.extend(deposits.iter());
     assert_eq!(child.relay(sender, &relayed), vec![true; 7]);
 
-    // One child block with a plain transfer and three withdrawals to a root-chain recipient.
+    // One child block with a plain transfer and three withdrawals to a root-chain recipient;
+    // the ERC-721 one is a typed (EIP-2930) transaction, so its receipt is typed too.
     let recipient = Address::repeat_byte(0x55);
     let other = test_key(704);
     child
@@ -210,6 +212,7 @@ fn exits_with_real_proofs_release_tokens_once_and_tampered_proofs_are_refused() 
         to: Some(to),
         input: input.into(),
         value,
+        typed: to == erc721,
     };
     let half = amount / U256::from(2);
     let quarter_btt = btt_amount / U256::from(4);
@@ -219,6 +222,7 @@ fn exits_with_real_proofs_release_tokens_once_and_tampered_proofs_are_refused() 
             to: Some(Address::repeat_byte(0x66)),
             input: Bytes::new(),
             value: U256::from(1),
+            typed: false,
         },
         tx(
             erc20,
@@ -249,6 +253,7 @@ fn exits_with_real_proofs_release_tokens_once_and_tampered_proofs_are_refused() 
         ),
     ]);
     assert!(block.executed.iter().all(|e| e.success));
+    assert_eq!(block.receipts[3][0], 0x01, "a typed receipt");
     assert_eq!(
         child
             .chain
@@ -398,7 +403,55 @@ fn exits_with_real_proofs_release_tokens_once_and_tampered_proofs_are_refused() 
             "RootChainManager: EXIT_ALREADY_PROCESSED"
         );
     }
+    // So are replays that spell the same exit differently: the branch mask hex-prefixed as a
+    // leaf path (0x20 ‖ key, the same nibbles) and the log index with a leading zero byte.
+    let genuine = erc20_exit.encode();
+    assert_eq!(
+        replace_item(&genuine, 8, &rlp_string(&erc20_exit.receipt.branch_mask())),
+        genuine
+    );
+    let leaf_mask = [&[0x20u8][..], &erc20_exit.receipt.key].concat();
+    let respelled = replace_item(&genuine, 8, &rlp_string(&leaf_mask));
+    let respelled = replace_item(&respelled, 9, &rlp_string(&[0, erc20_exit.log_index as u8]));
+    assert_ne!(respelled, genuine);
+    let out = root.chain().send(
+        &depositor,
+        manager,
+        RootChainManager::exitCall {
+            inputData: respelled.into(),
+        },
+    );
+    assert_eq!(reason(&out), "RootChainManager: EXIT_ALREADY_PROCESSED");
     assert_eq!(recipient_tokens(&root), half);
+}
+
+/// The RLP string holding `bytes`.
+fn rlp_string(bytes: &[u8]) -> Vec<u8> {
+    alloy_rlp::encode(Bytes::copy_from_slice(bytes))
+}
+
+/// `list` (an RLP list) with item `index` replaced by the encoded item `item`.
+fn replace_item(list: &[u8], index: usize, item: &[u8]) -> Vec<u8> {
+    let mut rest = list;
+    let header = alloy_rlp::Header::decode(&mut rest).unwrap();
+    assert!(header.list);
+    let mut items = Vec::new();
+    while !rest.is_empty() {
+        let start = rest;
+        let h = alloy_rlp::Header::decode(&mut rest).unwrap();
+        rest = &rest[h.payload_length..];
+        items.push(&start[..start.len() - rest.len()]);
+    }
+    items[index] = item;
+    let payload = items.concat();
+    let mut out = Vec::new();
+    alloy_rlp::Header {
+        list: true,
+        payload_length: payload.len(),
+    }
+    .encode(&mut out);
+    out.extend(payload);
+    out
 }
 
 #[test]
@@ -466,13 +519,27 @@ fn child_chain_manager_keys_mappings_by_root_chain_and_takes_messages_from_the_s
             manager,
             on_state(message("OTHER", vec![])).into(),
         ),
+        // A child token already mapped from TRON cannot also be mapped from BSC: its
+        // withdrawals would be exitable on both root chains.
+        (
+            STATE_RECEIVER,
+            manager,
+            on_state(map(3, child.erc20)).into(),
+        ),
     ]);
     let results: Vec<bool> = out.iter().map(|o| o.success).collect();
-    assert_eq!(results, [true, true, true, true, false, false, false]);
+    assert_eq!(
+        results,
+        [true, true, true, true, false, false, false, false]
+    );
     let why = |i: usize| bttc_engine::root::testing::error_string(&out[i].output).unwrap();
     assert_eq!(why(4), "ChildChainManager: TOKEN_NOT_MAPPED");
     assert_eq!(why(5), "ChildChainManager: INVALID_SENDER");
     assert_eq!(why(6), "ChildChainManager: INVALID_SYNC_TYPE");
+    assert_eq!(
+        why(7),
+        "ChildChainManager: child token mapped from another root token"
+    );
     let c = &child.chain;
     assert_eq!(
         c.view(child.erc20, ChildERC20::balanceOfCall(user))

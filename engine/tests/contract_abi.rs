@@ -116,6 +116,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("BorValidatorSet", "getValidators()"),
     ("BorValidatorSet", "currentSpanNumber()"),
     ("BorValidatorSet", "getSpan(uint256)"),
+    ("BorValidatorSet", "getCurrentSpan()"),
     ("BorValidatorSet", "getSpanByBlock(uint256)"),
     ("BorValidatorSet", "spans(uint256)"),
     ("BorValidatorSet", "FIRST_END_BLOCK()"),
@@ -136,25 +137,27 @@ const FUNCTIONS: &[(&str, &str)] = &[
 
 const WITHDRAW_TO: B256 = b256!("67b714876402c93362735688659e2283b4a37fb21bab24bc759ca759ae851fd8");
 
-/// (contract, BTTC event signature, topic0 as the spec gives it, if it does).
+/// (contract, BTTC event signature, topic0 as the spec gives it, if it does). Where the spec
+/// says which parameters are indexed, the signature marks them, and ours must match: topics
+/// and data are read by position.
 const EVENTS: &[(&str, &str, Option<B256>)] = &[
     (
         "StateSender",
-        "StateSynced(uint256,address,bytes)",
+        "StateSynced(uint256 indexed,address indexed,bytes)",
         Some(b256!(
             "103fed9db65eac19c4d870f49ab7520fe03b99f1838e5996caf47e9e43308392"
         )),
     ),
     (
         "RootChain",
-        "NewHeaderBlock(address,uint256,uint256,uint256,uint256,bytes32)",
+        "NewHeaderBlock(address indexed,uint256 indexed,uint256 indexed,uint256,uint256,bytes32)",
         Some(b256!(
             "ba5de06d22af2685c6c7765f60067f7d2b08c2d29f53cdf14d67f6d1c9bfb527"
         )),
     ),
     (
         "StakeManager",
-        "Staked(address,uint256,uint256,uint256,uint256,uint256,bytes)",
+        "Staked(address indexed,uint256 indexed,uint256,uint256 indexed,uint256,uint256,bytes)",
         None,
     ),
     (
@@ -164,12 +167,12 @@ const EVENTS: &[(&str, &str, Option<B256>)] = &[
     ),
     (
         "StakeManager",
-        "UnstakeInit(address,uint256,uint256,uint256,uint256)",
+        "UnstakeInit(address indexed,uint256 indexed,uint256,uint256,uint256 indexed)",
         None,
     ),
     (
         "StakeManager",
-        "SignerChange(uint256,uint256,address,address,bytes)",
+        "SignerChange(uint256 indexed,uint256,address indexed,address indexed,bytes)",
         None,
     ),
     ("StakeManager", "Restaked(uint256,uint256,uint256)", None),
@@ -215,18 +218,18 @@ const EVENTS: &[(&str, &str, Option<B256>)] = &[
     ("ChildChainManager", "TokenMapped(address,address)", None),
     (
         "ChildERC20",
-        "WithdrawTo(address,address,uint256)",
+        "WithdrawTo(address indexed,address indexed,uint256)",
         Some(WITHDRAW_TO),
     ),
     ("ChildERC20", "Transfer(address,address,uint256)", None),
     (
         "ChildERC721",
-        "WithdrawTo(address,address,uint256)",
+        "WithdrawTo(address indexed,address indexed,uint256)",
         Some(WITHDRAW_TO),
     ),
     (
         "NativeToken",
-        "WithdrawTo(address,address,uint256)",
+        "WithdrawTo(address indexed,address indexed,uint256)",
         Some(WITHDRAW_TO),
     ),
 ];
@@ -283,17 +286,38 @@ fn selectors_and_topics_match_bttc() {
             hex(selector)
         );
     }
-    for (contract, signature, topic) in EVENTS {
-        let ours = signatures(contract, "event");
-        let bttc = keccak256(signature);
+    for (contract, marked, topic) in EVENTS {
+        let signature = marked.replace(" indexed", "");
+        let bttc = keccak256(&signature);
         if let Some(topic) = topic {
             assert_eq!(bttc, *topic, "the spec's topic of {signature}");
         }
-        assert!(
-            ours.iter().any(|s| keccak256(s) == bttc),
-            "{contract} lacks event {signature}; ours: {ours:?}"
-        );
+        let event = abi(contract)
+            .into_iter()
+            .find(|e| e["type"] == "event" && keccak256(event_signature(e)) == bttc)
+            .unwrap_or_else(|| panic!("{contract} lacks event {signature}"));
+        if marked.contains(" indexed") {
+            let params = &marked[marked.find('(').unwrap() + 1..marked.len() - 1];
+            let want: Vec<bool> = params.split(',').map(|p| p.ends_with(" indexed")).collect();
+            let ours: Vec<bool> = event["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["indexed"] == true)
+                .collect();
+            assert_eq!(ours, want, "{contract}.{signature}: indexed parameters");
+        }
     }
+}
+
+fn event_signature(event: &Value) -> String {
+    let inputs: Vec<String> = event["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(canonical)
+        .collect();
+    format!("{}({})", event["name"].as_str().unwrap(), inputs.join(","))
 }
 
 fn hex(bytes: &[u8]) -> String {

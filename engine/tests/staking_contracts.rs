@@ -190,6 +190,20 @@ fn staking_lifecycle_with_refusals() {
     let out = s.submit(&data, validators.sigs(&data.encode(), &[8, 1, 2, 3, 4, 5]));
     assert!(out.success);
 
+    // Rewards are accounted, not paid: restaking them is refused.
+    let out = s.chain.send(
+        &owners[1],
+        sm,
+        StakeManager::restakeCall {
+            validatorId: U256::from(2),
+            amount: min,
+            stakeRewards: true,
+        },
+    );
+    assert_eq!(
+        reason(&out),
+        "StakeManager: staking rewards is not supported"
+    );
     // Restaking raises the stake (nonce 2 of validator 2).
     let out = s.chain.send(
         &owners[1],
@@ -249,8 +263,6 @@ fn staking_lifecycle_with_refusals() {
     );
     // From its exit epoch on, its signature does not count: 7 validators, 5 needed.
     let data = s.next_checkpoint(validators.address(1), 2);
-    let out = s.submit(&data, validators.sigs(&data.encode(), &[6, 1, 2, 3]));
-    assert_eq!(reason(&out), "2/3+1 non-majority!");
     let out = s.submit(&data, validators.sigs(&data.encode(), &[6, 1, 2, 3, 4]));
     assert_eq!(reason(&out), "2/3+1 non-majority!");
     while s.epoch() < exit_epoch + 79 {
@@ -348,6 +360,10 @@ fn checkpoints_need_two_thirds_plus_one_sorted_distinct_validator_signatures() {
             all.into_iter().map(|(_, sig)| sig).collect(),
             "2/3+1 non-majority!",
         );
+        // A signature that recovers no key at all is an error, not a skip (spec §1.4).
+        let mut garbage = sigs(&order[..quorum]);
+        garbage[0] = [U256::ZERO, U256::from(1), U256::from(27)];
+        refused(&mut s, garbage, "Error in ecrecover");
         // Wrong BTTC chain id, and a range that does not start after the last checkpoint.
         let mut wrong_chain = data;
         wrong_chain.bor_chain_id = 198;
@@ -362,9 +378,17 @@ fn checkpoints_need_two_thirds_plus_one_sorted_distinct_validator_signatures() {
         assert_eq!(reason(&out), "RootChain: checkpoint data must be 7 words");
         assert_eq!(s.epoch(), 1, "nothing refused changed the epoch");
 
-        // Exactly the quorum, sorted, plus a duplicate and a stranger (skipped): accepted.
-        let mut exact = sigs(&order[..quorum]);
-        exact.push(*exact.last().unwrap());
+        // Exactly the quorum, sorted, with a stranger's signature in its sorted place and a
+        // duplicate at the end (both skipped): accepted.
+        let mut with_stranger: Vec<(Address, [U256; 3])> = order[..quorum]
+            .iter()
+            .map(|&i| validators.address(i))
+            .zip(sigs(&order[..quorum]))
+            .collect();
+        with_stranger.push((stranger.address(0), stranger.sigs(&encoded, &[0])[0]));
+        with_stranger.sort_by_key(|(a, _)| *a);
+        let mut exact: Vec<[U256; 3]> = with_stranger.into_iter().map(|(_, sig)| sig).collect();
+        exact.push(*sigs(&order[..quorum]).last().unwrap());
         let out = s.submit(&data, exact);
         assert!(out.success, "n = {n}: {:?}", out.revert_reason());
         assert_eq!(
@@ -511,7 +535,7 @@ fn mirror_applies_signed_staking_syncs_and_refuses_replays_and_minorities() {
     let cp = m.next_checkpoint(validators.address(0), 2);
     let mut cp2 = cp;
     cp2.epoch = 2;
-    let out = m.submit(&cp2, validators.sigs(&cp2.encode(), &[7, 0, 1, 2]));
+    let out = m.submit(&cp2, validators.sigs(&cp2.encode(), &[7, 0, 1, 2, 3]));
     assert_eq!(reason(&out), "2/3+1 non-majority!");
     let out = m.submit(&cp2, validators.sigs(&cp2.encode(), &[0, 1, 2, 3, 4]));
     assert!(out.success, "{:?}", out.revert_reason());
@@ -553,7 +577,46 @@ fn mirror_applies_signed_staking_syncs_and_refuses_replays_and_minorities() {
             .unwrap(),
         U256::from(8)
     );
+    // Validator 8's old key no longer counts at epoch 4 (8 validators, 6 needed); its new one does.
+    let mut cp4 = m.next_checkpoint(validators.address(0), 2);
+    cp4.epoch = 4;
+    let out = m.submit(&cp4, validators.sigs(&cp4.encode(), &[7, 0, 1, 2, 3, 4]));
+    assert_eq!(reason(&out), "2/3+1 non-majority!");
+    let out = m.submit(&cp4, validators.sigs(&cp4.encode(), &[8, 0, 1, 2, 3, 4]));
+    assert!(out.success, "{:?}", out.revert_reason());
     let exit = Bytes::from((U256::from(8), U256::from(3), U256::from(5)).abi_encode_params());
+    // Signed sync data cannot be replayed as another kind of sync: an exit's three words as a
+    // signer update, a signer update as an exit, a join as an exit.
+    let exit_sigs = validators.sigs(&exit, &[8, 0, 1, 2, 3, 4]);
+    let out = m.chain.send(
+        &owner,
+        sm,
+        StakeManager::signerUpdateCall {
+            data: exit.clone(),
+            sigs: exit_sigs.clone(),
+        },
+    );
+    assert_eq!(reason(&out), "StakeManager: not a signer address");
+    let next_update =
+        Bytes::from((U256::from(8), U256::from(3), validators.address(7)).abi_encode_params());
+    let out = m.chain.send(
+        &owner,
+        sm,
+        StakeManager::validatorExitCall {
+            data: next_update.clone(),
+            sigs: validators.sigs(&next_update, &[8, 0, 1, 2, 3, 4]),
+        },
+    );
+    assert_eq!(reason(&out), "StakeManager: not an epoch");
+    let out = m.chain.send(
+        &owner,
+        sm,
+        StakeManager::validatorExitCall {
+            data: data.clone(),
+            sigs: validators.sigs(&data, &[8, 0, 1, 2, 3, 4]),
+        },
+    );
+    assert_eq!(reason(&out), "StakeManager: exit data must be 3 words");
     let out = m.chain.send(
         &owner,
         sm,
@@ -566,7 +629,7 @@ fn mirror_applies_signed_staking_syncs_and_refuses_replays_and_minorities() {
     // At epoch 5 the set is back to 7.
     let mut cp5 = m.next_checkpoint(validators.address(0), 2);
     cp5.epoch = 5;
-    let out = m.submit(&cp5, validators.sigs(&cp5.encode(), &[8, 0, 1, 2]));
+    let out = m.submit(&cp5, validators.sigs(&cp5.encode(), &[8, 0, 1, 2, 3]));
     assert_eq!(reason(&out), "2/3+1 non-majority!");
     let out = m.submit(&cp5, validators.sigs(&cp5.encode(), &[0, 1, 2, 3, 4]));
     assert!(out.success, "{:?}", out.revert_reason());

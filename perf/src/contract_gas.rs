@@ -126,6 +126,7 @@ fn bridge_gas(spec: &ChainSpec) -> BridgeGas {
         to: Some(to),
         input: input.into(),
         value,
+        typed: false,
     };
     let block = child.chain.mine(&[
         tx(

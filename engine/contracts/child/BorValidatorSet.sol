@@ -69,6 +69,12 @@ contract BorValidatorSet {
         return n == 0 ? 0 : spanNumbers[n - 1];
     }
 
+    /// The last committed span (Bor reads it to decide when to fetch the next one).
+    function getCurrentSpan() external view returns (uint256 number, uint256 startBlock, uint256 endBlock) {
+        Span storage s = spans[currentSpanNumber()];
+        return (s.number, s.startBlock, s.endBlock);
+    }
+
     function getSpan(uint256 span) external view returns (uint256 number, uint256 startBlock, uint256 endBlock) {
         Span storage s = spans[span];
         return (s.number, s.startBlock, s.endBlock);

@@ -35,11 +35,19 @@ contract ChildChainManager {
             (address rootToken, address childToken, uint64 chainId,) =
                 abi.decode(syncData, (address, address, uint64, bytes32));
             uint256 key = rootKey(rootToken, chainId);
-            // A remap drops the old pair in both directions.
+            // A child token belongs to one root chain's token: a `WithdrawTo` log names no root
+            // chain, so a token mapped from two chains could be exited on both.
+            address mappedRoot = childToRootToken[childToken];
+            require(
+                mappedRoot == address(0) || (mappedRoot == rootToken && childToRootChainId[childToken] == chainId),
+                "ChildChainManager: child token mapped from another root token"
+            );
+            // A remap of the root token to a new child token drops the old child's pair.
             address oldChild = rootToChildToken[key];
-            if (oldChild != address(0)) delete childToRootToken[oldChild];
-            address oldRoot = childToRootToken[childToken];
-            if (oldRoot != address(0)) delete rootToChildToken[rootKey(oldRoot, childToRootChainId[childToken])];
+            if (oldChild != address(0) && oldChild != childToken) {
+                delete childToRootToken[oldChild];
+                delete childToRootChainId[oldChild];
+            }
             rootToChildToken[key] = childToken;
             childToRootToken[childToken] = rootToken;
             childToRootChainId[childToken] = chainId;

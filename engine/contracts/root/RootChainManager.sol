@@ -161,16 +161,30 @@ contract RootChainManager {
     {
         bytes memory receipt = items[6].toBytes();
         uint256 logIndex = items[9].toUint();
-        RLPReader.Item[] memory logs = receipt.toItem().toList()[3].toList();
+        RLPReader.Item[] memory logs = _receiptFields(receipt)[3].toList();
         require(logIndex < logs.length, "RootChainManager: no such log");
         rootToken = childToRootToken[logs[logIndex].toList()[0].toAddress()];
         require(rootToken != address(0), "RootChainManager: TOKEN_NOT_MAPPED");
         require(items[8].toUint() & ~uint256(0xFFFFFFFF) == 0, "RootChainManager: INVALID_BRANCH_MASK");
         require(
-            MerklePatriciaProof.verify(receipt, branchMask, items[7].toBytes(), items[5].toBytes32Strict()),
+            MerklePatriciaProof.verify(receipt, branchMask, items[7].toBytes(), bytes32(items[5].toUint())),
             "RootChainManager: INVALID_PROOF"
         );
         log = logs[logIndex].toRlpBytes();
+    }
+
+    /// The fields of a receipt as stored in the trie. A typed (EIP-2718) receipt is its type
+    /// byte then the RLP list; BTTC's contract reads legacy receipts only, which would leave
+    /// withdrawals made by typed transactions (Berlin's type 1) unexitable.
+    function _receiptFields(bytes memory receipt) private pure returns (RLPReader.Item[] memory) {
+        require(receipt.length > 0, "RootChainManager: empty receipt");
+        if (uint8(receipt[0]) >= 0xc0) return receipt.toItem().toList();
+        require(uint8(receipt[0]) < 0x80, "RootChainManager: not a receipt");
+        bytes memory inner = new bytes(receipt.length - 1);
+        for (uint256 i = 0; i < inner.length; i++) {
+            inner[i] = receipt[i + 1];
+        }
+        return inner.toItem().toList();
     }
 
     /// The block is a leaf of the checkpoint `headerNumber` (spec §1.2).
@@ -179,7 +193,7 @@ contract RootChainManager {
         (bytes32 root, uint256 start, uint256 end,,) = checkpointManager.headerBlocks(items[0].toUint());
         require(root != bytes32(0) && start <= blockNumber && blockNumber <= end, "RootChainManager: INVALID_HEADER");
         bytes32 leaf = keccak256(
-            abi.encodePacked(blockNumber, items[3].toUint(), items[4].toBytes32Strict(), items[5].toBytes32Strict())
+            abi.encodePacked(blockNumber, items[3].toUint(), bytes32(items[4].toUint()), bytes32(items[5].toUint()))
         );
         require(
             Merkle.checkMembership(leaf, blockNumber - start, root, items[1].toBytes()),

@@ -210,11 +210,9 @@ contract StakeManager {
     {
         Validator storage v = validators[validatorId];
         require(v.deactivationEpoch == 0, "StakeManager: no restaking while unstaking");
+        // Rewards are accounted but not funded or paid here (see `_reward`).
+        require(!stakeRewards, "StakeManager: staking rewards is not supported");
         if (amount > 0) SafeTransfer.safeTransferFrom(token, msg.sender, address(this), amount);
-        if (stakeRewards) {
-            amount += v.reward;
-            v.reward = 0;
-        }
         v.amount += amount;
         totalStaked += amount;
         uint256 nonce = ++validatorNonce[validatorId];
@@ -247,7 +245,7 @@ contract StakeManager {
         require(v.status == Status.Active && v.deactivationEpoch == 0, "StakeManager: already unstaking");
         uint256 exitEpoch = currentEpoch + 1;
         v.deactivationEpoch = exitEpoch;
-        _schedule(exitEpoch, -1, -int128(int256(v.amount)));
+        _schedule(exitEpoch, -1, -_signed(v.amount));
         uint256 nonce = ++validatorNonce[validatorId];
         emit UnstakeInit(msg.sender, validatorId, nonce, exitEpoch, v.amount);
     }
@@ -257,10 +255,9 @@ contract StakeManager {
         uint256 deactivation = v.deactivationEpoch;
         require(deactivation > 0, "StakeManager: not unstaking");
         require(deactivation + WITHDRAWAL_DELAY <= currentEpoch, "StakeManager: withdrawal delay not over");
-        uint256 amount = v.amount + v.reward;
+        uint256 amount = v.amount;
         delete signerToValidator[v.signer];
         v.amount = 0;
-        v.reward = 0;
         v.status = Status.Unstaked;
         NFTContract.burn(validatorId);
         SafeTransfer.safeTransfer(token, msg.sender, amount);
@@ -321,15 +318,21 @@ contract StakeManager {
 
     /// `data = abi.encode(id, nonce, amount, activationEpoch, delegatedAmount, signer)`.
     function validatorJoin(bytes calldata data, uint256[3][] calldata sigs) external onlyMirror {
+        require(data.length == 6 * 32, "StakeManager: join data must be 6 words");
         (uint256 id, uint256 nonce, uint256 amount, uint256 activationEpoch, uint256 delegated, address signer) =
             abi.decode(data, (uint256, uint256, uint256, uint256, uint256, address));
+        require(activationEpoch <= type(uint64).max, "StakeManager: not an epoch");
         _checkSync(id, nonce, data, sigs);
         _join(id, nonce, amount + delegated, activationEpoch, signer);
     }
 
     /// `data = abi.encode(id, nonce, newSigner)`.
     function signerUpdate(bytes calldata data, uint256[3][] calldata sigs) external onlyMirror {
+        require(data.length == 3 * 32, "StakeManager: signer update data must be 3 words");
         (uint256 id, uint256 nonce, address signer) = abi.decode(data, (uint256, uint256, address));
+        // Exit data has the same shape and is signed the same way; a real signer (a keccak
+        // output) is never below 2^64, an epoch always is, so one cannot pass for the other.
+        require(uint160(signer) > type(uint64).max, "StakeManager: not a signer address");
         _checkSync(id, nonce, data, sigs);
         Validator storage v = validators[id];
         require(v.status == Status.Active, "StakeManager: no such validator");
@@ -345,12 +348,14 @@ contract StakeManager {
 
     /// `data = abi.encode(id, nonce, deactivationEpoch)`.
     function validatorExit(bytes calldata data, uint256[3][] calldata sigs) external onlyMirror {
+        require(data.length == 3 * 32, "StakeManager: exit data must be 3 words");
         (uint256 id, uint256 nonce, uint256 deactivationEpoch) = abi.decode(data, (uint256, uint256, uint256));
+        require(deactivationEpoch <= type(uint64).max, "StakeManager: not an epoch");
         _checkSync(id, nonce, data, sigs);
         Validator storage v = validators[id];
         require(v.status == Status.Active && v.deactivationEpoch == 0, "StakeManager: not an active validator");
         v.deactivationEpoch = deactivationEpoch;
-        _schedule(deactivationEpoch, -1, -int128(int256(v.amount)));
+        _schedule(deactivationEpoch, -1, -_signed(v.amount));
         validatorNonce[id] = nonce;
         emit UnstakeInit(address(0), id, nonce, deactivationEpoch, v.amount);
         emit StakeAck(id, nonce);
@@ -374,7 +379,7 @@ contract StakeManager {
         });
         signerToValidator[signer] = id;
         validatorNonce[id] = nonce;
-        _schedule(activationEpoch, 1, int128(int256(amount)));
+        _schedule(activationEpoch, 1, _signed(amount));
         emit Staked(signer, id, nonce, activationEpoch, amount, totalStaked, "");
         emit StakeAck(id, nonce);
     }
@@ -416,7 +421,8 @@ contract StakeManager {
 
     /// The checkpoint reward (spec §1.6, for checkpoints of at most one target interval):
     /// proportional to the blocks covered and to the signed share of the stake; the proposer
-    /// is credited its bonus, the rest accrues per staked unit.
+    /// is credited its bonus, the rest accrues per staked unit. Accounting only: no reward pool
+    /// is funded and nothing pays rewards out, so stakes and fees are never paid as rewards.
     function _reward(uint256 blockInterval, uint256 signedStake, address proposer, bytes32 stateRoot)
         private
         returns (uint256 reward)
@@ -460,7 +466,15 @@ contract StakeManager {
     }
 
     function _apply(int64 stakers, int128 stake) private {
-        stakerCount = uint256(int256(stakerCount) + stakers);
-        totalStaked = uint256(int256(totalStaked) + stake);
+        int256 count = int256(stakerCount) + stakers;
+        int256 total = int256(totalStaked) + stake;
+        require(count >= 0 && total >= 0, "StakeManager: negative total");
+        stakerCount = uint256(count);
+        totalStaked = uint256(total);
+    }
+
+    function _signed(uint256 amount) private pure returns (int128) {
+        require(amount <= uint256(uint128(type(int128).max)), "StakeManager: amount too large");
+        return int128(int256(amount));
     }
 }

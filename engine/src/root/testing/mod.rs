@@ -9,7 +9,7 @@ use crate::{
     merkle::checkpoint::HeaderLeaf,
     primitives::{Account, RecoveredTx, receipts_root},
 };
-use alloy_consensus::{SignableTransaction, Transaction, TxEnvelope, TxLegacy};
+use alloy_consensus::{SignableTransaction, Transaction, TxEip2930, TxEnvelope, TxLegacy};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, Log, TxKind, U256, keccak256};
 use alloy_signer::SignerSync;
@@ -30,6 +30,8 @@ pub struct TxRequest<'a> {
     pub to: Option<Address>,
     pub input: Bytes,
     pub value: U256,
+    /// Sign as an EIP-2930 transaction (type 1, Berlin's typed receipts) instead of legacy.
+    pub typed: bool,
 }
 
 /// What a mined transaction did.
@@ -154,7 +156,7 @@ impl EvmChain {
             .map(|t| {
                 let from = t.from.address();
                 let nonce = nonces.entry(from).or_insert_with(|| self.nonce(from));
-                let tx = TxLegacy {
+                let legacy = TxLegacy {
                     chain_id: Some(self.spec.chain_id),
                     nonce: *nonce,
                     gas_price: self.gas_price(),
@@ -164,11 +166,28 @@ impl EvmChain {
                     input: t.input.clone(),
                 };
                 *nonce += 1;
-                let signature = t
-                    .from
-                    .sign_hash_sync(&tx.signature_hash())
-                    .expect("signing with a local key");
-                let envelope = TxEnvelope::from(tx.into_signed(signature));
+                let sign = |hash: B256| {
+                    t.from
+                        .sign_hash_sync(&hash)
+                        .expect("signing with a local key")
+                };
+                let envelope = if t.typed {
+                    let tx = TxEip2930 {
+                        chain_id: self.spec.chain_id,
+                        nonce: legacy.nonce,
+                        gas_price: legacy.gas_price,
+                        gas_limit: legacy.gas_limit,
+                        to: legacy.to,
+                        value: legacy.value,
+                        input: legacy.input,
+                        access_list: Default::default(),
+                    };
+                    let signature = sign(tx.signature_hash());
+                    TxEnvelope::from(tx.into_signed(signature))
+                } else {
+                    let signature = sign(legacy.signature_hash());
+                    TxEnvelope::from(legacy.into_signed(signature))
+                };
                 let sender = recover_tx_sender(&envelope).expect("own signature");
                 RecoveredTx::new_unchecked(envelope, sender)
             })
@@ -234,6 +253,7 @@ impl EvmChain {
             to: Some(to),
             input,
             value,
+            typed: false,
         }]);
         block.executed.pop().expect("one transaction")
     }
@@ -252,6 +272,7 @@ impl EvmChain {
             to: None,
             input: input.into(),
             value: U256::ZERO,
+            typed: false,
         }]);
         let out = block.executed.pop().expect("one transaction");
         out.created
