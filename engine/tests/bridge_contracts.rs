@@ -194,12 +194,25 @@ fn exits_with_real_proofs_release_tokens_once_and_tampered_proofs_are_refused() 
         ok(root.deposit(&depositor, holder.address(), root.nft, U256::from(7))),
         ok(root.deposit(&depositor, holder.address(), root.btt, btt_amount)),
     ];
+    let manager = root.manager;
+    let coin = U256::from(5_000u64);
+    let coin_deposit = ok(root.chain().send_value(
+        &depositor,
+        manager,
+        RootChainManager::depositEtherForCall {
+            user: holder.address(),
+        }
+        .abi_encode()
+        .into(),
+        coin,
+    ));
     let sender = root.state_sender;
     let mut relayed: Vec<&Executed> = root.mappings.iter().collect();
     relayed.extend(deposits.iter());
-    assert_eq!(child.relay(sender, &relayed), vec![true; 7]);
+    relayed.push(&coin_deposit);
+    assert_eq!(child.relay(sender, &relayed), vec![true; 8]);
 
-    // One child block with a plain transfer and three withdrawals to a root-chain recipient;
+    // One child block with a plain transfer and four withdrawals to a root-chain recipient;
     // the ERC-721 one is a typed (EIP-2930) transaction, so its receipt is typed too.
     let recipient = Address::repeat_byte(0x55);
     let other = test_key(704);
@@ -251,6 +264,15 @@ fn exits_with_real_proofs_release_tokens_once_and_tampered_proofs_are_refused() 
             .abi_encode(),
             U256::ZERO,
         ),
+        tx(
+            child.wrapped_coin,
+            ChildERC20::withdrawToCall {
+                to: recipient,
+                amount: coin,
+            }
+            .abi_encode(),
+            U256::ZERO,
+        ),
     ]);
     assert!(block.executed.iter().all(|e| e.success));
     assert_eq!(block.receipts[3][0], 0x01, "a typed receipt");
@@ -284,10 +306,10 @@ fn exits_with_real_proofs_release_tokens_once_and_tampered_proofs_are_refused() 
     let erc20_exit = exit(1, erc20);
     let native_exit = exit(2, NATIVE_TOKEN);
     let nft_exit = exit(3, erc721);
+    let coin_exit = exit(4, child.wrapped_coin);
     // BTTC's own logs come first in the native withdrawal's receipt (LogTransfer of the value).
     assert!(native_exit.log_index > 0);
 
-    let manager = root.manager;
     let submit = |root: &mut Root, payload: &ExitPayload| {
         root.chain().send(
             &depositor,
@@ -395,9 +417,13 @@ fn exits_with_real_proofs_release_tokens_once_and_tampered_proofs_are_refused() 
             .unwrap(),
         recipient
     );
+    // The root chain's own coin comes out of the ether predicate.
+    ok(submit(&mut root, &coin_exit));
+    assert_eq!(root.staking.chain.balance(recipient), coin);
+    assert_eq!(root.staking.chain.balance(root.ether_predicate), U256::ZERO);
 
     // Replays are refused.
-    for payload in [&erc20_exit, &native_exit, &nft_exit] {
+    for payload in [&erc20_exit, &native_exit, &nft_exit, &coin_exit] {
         assert_eq!(
             reason(&submit(&mut root, payload)),
             "RootChainManager: EXIT_ALREADY_PROCESSED"

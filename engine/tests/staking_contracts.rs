@@ -304,6 +304,43 @@ fn staking_lifecycle_with_refusals() {
         reason(&s.chain.send(&owners[6], sm, claim)),
         "ERC721: no such token"
     );
+
+    // The validator NFT moves control of a validator: never to an address that already holds
+    // one, and once moved, only the new holder acts for it.
+    let two = U256::from(2);
+    let transfer = |to: Address| StakingNFT::transferFromCall {
+        from: owners[1].address(),
+        to,
+        tokenId: two,
+    };
+    let out = s
+        .chain
+        .send(&owners[1], s.nft, transfer(owners[2].address()));
+    assert_eq!(reason(&out), "StakingNFT: one validator per address");
+    let heir = bttc_engine::root::testing::test_key(250);
+    s.chain.fund(heir.address(), U256::from(10u128.pow(24)));
+    assert!(
+        s.chain
+            .send(&owners[1], s.nft, transfer(heir.address()))
+            .success
+    );
+    assert_eq!(
+        s.chain
+            .view(
+                sm,
+                StakeManager::getValidatorIdCall {
+                    user: heir.address()
+                }
+            )
+            .unwrap(),
+        two
+    );
+    let unstake = StakeManager::unstakeCall { validatorId: two };
+    assert_eq!(
+        reason(&s.chain.send(&owners[1], sm, unstake.clone())),
+        "StakeManager: not the validator's owner"
+    );
+    assert!(s.chain.send(&heir, sm, unstake).success);
 }
 
 /// The signature of validator `i` with `s` replaced by `n - s` (and `v` flipped): it
@@ -333,8 +370,9 @@ fn checkpoints_need_two_thirds_plus_one_sorted_distinct_validator_signatures() {
         };
         // Fewer than the quorum.
         refused(&mut s, sigs(&order[..quorum - 1]), "2/3+1 non-majority!");
-        // The quorum, but two out of order: the count stops at the first lower signer.
-        let mut unsorted = sigs(&order[..quorum]);
+        // Every validator signs, but the first two are out of order: the count stops at the
+        // first lower signer (it does not skip it), so only one signature counts.
+        let mut unsorted = sigs(&order);
         unsorted.swap(0, 1);
         refused(&mut s, unsorted, "2/3+1 non-majority!");
         // A duplicate fills the last place: duplicates are skipped, not counted.
