@@ -2,6 +2,7 @@
 
 mod delivery;
 mod devnet;
+mod import;
 mod node;
 
 use alloy_primitives::{Address, utils::format_ether};
@@ -29,7 +30,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a node. With --dev: a single-node chain with funded dev accounts.
+    /// Run a node. With --dev: a single-node chain with funded dev accounts; without: serve the
+    /// chain `bttc import` wrote into --datadir.
     Node(NodeArgs),
     /// Inspect a node's database.
     #[command(subcommand)]
@@ -38,6 +40,9 @@ enum Command {
     Delivery(DeliveryArgs),
     /// Start a local Delivery chain: N validator processes on loopback.
     Devnet(devnet::DevnetArgs),
+    /// Import a chain: a geth-style genesis file and RLP-encoded blocks, each executed and
+    /// checked (state root, receipts root, hash) before it is written.
+    Import(import::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -117,6 +122,7 @@ fn main() -> eyre::Result<()> {
         Command::Db(DbCommand::Verify { datadir, chain }) => verify_db(&datadir, &chain),
         Command::Delivery(args) => run_delivery(args),
         Command::Devnet(args) => devnet::run(args),
+        Command::Import(args) => import::run(args),
     }
 }
 
@@ -216,7 +222,7 @@ fn verify_db(datadir: &std::path::Path, chain: &str) -> eyre::Result<()> {
 
 fn run_node(args: NodeArgs) -> eyre::Result<()> {
     if !args.dev {
-        bail!("only --dev is supported by this version: start with `bttc node --dev`");
+        return run_follower(args);
     }
     let Some(spec) = ChainSpec::by_name(&args.chain) else {
         bail!("unknown chain {:?}: use dev or bttc-mainnet", args.chain);
@@ -242,7 +248,7 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
     let node = Arc::new(Node::open(
         spec.clone(),
         db,
-        &genesis,
+        Some(&genesis),
         block_time,
         args.coinbase.unwrap_or(addresses[0]),
     )?);
@@ -269,11 +275,52 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
     }
     println!("\nData directory: {}", args.datadir.display());
     println!("Chain tip: block {tip} ({tip_hash})");
+    serve(node, SocketAddr::new(args.http_addr, args.http_port), true)
+}
 
+/// `bttc node --datadir DIR` without `--dev`: serves the chain `bttc import` wrote into DIR,
+/// producing no blocks.
+fn run_follower(args: NodeArgs) -> eyre::Result<()> {
+    let genesis_path = args.datadir.join(import::GENESIS_FILE);
+    if !genesis_path.exists() {
+        bail!(
+            "{} has no imported chain (no {}): run `bttc import --datadir {} --genesis FILE CHAIN.rlp`, or start a dev chain with `bttc node --dev`",
+            args.datadir.display(),
+            import::GENESIS_FILE,
+            args.datadir.display()
+        );
+    }
+    let genesis = import::load_genesis(&genesis_path)?;
+    let spec = bttc_engine::chain::import::spec_from_genesis(&genesis)?;
+    let sync = match args.db_sync {
+        DbSync::Durable => SyncMode::Durable,
+        DbSync::SafeNoSync => SyncMode::SafeNoSync,
+    };
+    let db_path = args.datadir.join("chain");
+    let db = ChainDb::open(&db_path, &import::chain_name(spec.chain_id), sync)
+        .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
+    let node = Arc::new(Node::open(
+        spec.clone(),
+        db,
+        None,
+        Duration::ZERO,
+        args.coinbase.unwrap_or_default(),
+    )?);
+    let (tip, tip_hash) = node.tip()?;
+    println!(
+        "bttc node — imported chain (id {}), {} rules, tip {tip} ({tip_hash}); no blocks are produced",
+        spec.chain_id,
+        format!("{:?}", spec.spec_id).to_lowercase()
+    );
+    serve(node, SocketAddr::new(args.http_addr, args.http_port), false)
+}
+
+/// Serves JSON-RPC on `addr` with the ingest thread (and, when `produce`, the block producer)
+/// until interrupted, terminated or stopped; then stops everything in order.
+fn serve(node: Arc<Node>, addr: SocketAddr, produce: bool) -> eyre::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let addr = SocketAddr::new(args.http_addr, args.http_port);
     let (local, server) = runtime
         .block_on(start_http(node.clone(), addr, RpcLimits::default()))
         .wrap_err_with(|| format!("starting the JSON-RPC server on {addr}"))?;
@@ -285,18 +332,22 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
             .name("ingest".into())
             .spawn(move || node.run_ingest())?
     };
-    let producer = {
+    let producer = if produce {
         let node = node.clone();
-        std::thread::Builder::new()
-            .name("producer".into())
-            .spawn(move || {
-                let result = node.run_producer();
-                if let Err(e) = &result {
-                    tracing::error!("producer stopped: {e:#}");
-                    node.stop();
-                }
-                result
-            })?
+        Some(
+            std::thread::Builder::new()
+                .name("producer".into())
+                .spawn(move || {
+                    let result = node.run_producer();
+                    if let Err(e) = &result {
+                        tracing::error!("producer stopped: {e:#}");
+                        node.stop();
+                    }
+                    result
+                })?,
+        )
+    } else {
+        None
     };
 
     runtime.block_on(async {
@@ -315,9 +366,11 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
     ingest
         .join()
         .map_err(|_| eyre::eyre!("ingest thread panicked"))?;
-    producer
-        .join()
-        .map_err(|_| eyre::eyre!("producer thread panicked"))??;
+    if let Some(producer) = producer {
+        producer
+            .join()
+            .map_err(|_| eyre::eyre!("producer thread panicked"))??;
+    }
     let (tip, tip_hash) = node.tip()?;
     println!("stopped at block {tip} ({tip_hash})");
     Ok(())

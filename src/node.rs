@@ -6,7 +6,7 @@ use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY};
 use bttc_engine::{
     chain::{
-        builder::{BLOCK_TXS_MAX, BlockTemplate, TxSnapshot, block_env, build_block},
+        builder::{BLOCK_TXS_MAX, BlockTemplate, BuiltBlock, TxSnapshot, block_env, build_block},
         genesis::Genesis,
         mempool::{Mempool, PoolError, PoolLimits},
         spec::ChainSpec,
@@ -72,11 +72,12 @@ pub struct Node {
 }
 
 impl Node {
-    /// Opens the database and writes the genesis block if the database is new.
+    /// Opens the database and writes the genesis block if the database is new. Without a
+    /// `genesis` the database must already hold a chain (one made by `bttc import`).
     pub fn open(
         spec: ChainSpec,
         db: ChainDb,
-        genesis: &Genesis,
+        genesis: Option<&Genesis>,
         block_time: Duration,
         beneficiary: Address,
     ) -> eyre::Result<Self> {
@@ -91,7 +92,14 @@ impl Node {
             block_time,
             beneficiary,
         };
-        node.init_genesis(genesis)?;
+        match genesis {
+            Some(genesis) => node.init_genesis(genesis)?,
+            None => {
+                if node.db.read()?.tip_at()?.is_none() {
+                    eyre::bail!("the database holds no chain: run `bttc import` first");
+                }
+            }
+        }
         Ok(node)
     }
 
@@ -104,15 +112,7 @@ impl Node {
         let root_update = update_state_root(&view, &changes)?;
         drop(view);
         let header = genesis.header(&self.spec, root_update.root);
-        let hash = header.hash_slow();
-        self.db.write_block(&BlockWrite {
-            header: &header,
-            hash,
-            txs: &[],
-            receipts: &[],
-            changes: &changes,
-            root_update: &root_update,
-        })?;
+        let hash = write_genesis(&self.db, header, &changes, &root_update)?;
         tracing::info!(%hash, "wrote genesis block");
         Ok(())
     }
@@ -211,15 +211,7 @@ impl Node {
     pub fn produce_block(&self) -> eyre::Result<usize> {
         let started = Instant::now();
         let view = self.db.read()?;
-        let tip = view
-            .tip_at()?
-            .ok_or_else(|| eyre!("database has no genesis"))?;
-        let parent = view
-            .header_at(tip)?
-            .ok_or_else(|| eyre!("header {tip} missing"))?;
-        let parent_hash = view
-            .canonical_hash_at(tip)?
-            .ok_or_else(|| eyre!("hash {tip} missing"))?;
+        let (_, parent, parent_hash) = tip_block(&view)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -239,14 +231,7 @@ impl Node {
         // The pool lock spans the commit, so that readers who take the lock and then open a
         // view see the pool and the state of the same block.
         let mut pool = self.pool.lock();
-        self.db.write_block(&BlockWrite {
-            header: &built.header,
-            hash: built.hash,
-            txs: &built.txs,
-            receipts: &built.receipts,
-            changes: &built.changes,
-            root_update: &built.root_update,
-        })?;
+        self.db.write_block(&block_write(&built))?;
         for (hash, reason) in &built.rejected {
             tracing::warn!(%hash, reason, "dropping invalid transaction");
             pool.remove_by_hash(hash);
@@ -280,6 +265,51 @@ impl Node {
         );
         Ok(built.txs.len())
     }
+}
+
+/// The tip's number, header and hash.
+pub fn tip_block(view: &ReadView<'_>) -> eyre::Result<(u64, alloy_consensus::Header, B256)> {
+    let tip = view
+        .tip_at()?
+        .ok_or_else(|| eyre!("database has no genesis"))?;
+    let header = view
+        .header_at(tip)?
+        .ok_or_else(|| eyre!("header {tip} missing"))?;
+    let hash = view
+        .canonical_hash_at(tip)?
+        .ok_or_else(|| eyre!("hash {tip} missing"))?;
+    Ok((tip, header, hash))
+}
+
+/// The database write of a built or imported block.
+pub fn block_write(block: &BuiltBlock) -> BlockWrite<'_> {
+    BlockWrite {
+        header: &block.header,
+        hash: block.hash,
+        txs: &block.txs,
+        receipts: &block.receipts,
+        changes: &block.changes,
+        root_update: &block.root_update,
+    }
+}
+
+/// Writes a genesis block (no transactions); returns its hash.
+pub fn write_genesis(
+    db: &ChainDb,
+    header: alloy_consensus::Header,
+    changes: &bttc_engine::exec::StateChanges,
+    root_update: &bttc_engine::merkle::state_root::StateRootUpdate,
+) -> Result<B256, StorageError> {
+    let hash = header.hash_slow();
+    db.write_block(&BlockWrite {
+        header: &header,
+        hash,
+        txs: &[],
+        receipts: &[],
+        changes,
+        root_update,
+    })?;
+    Ok(hash)
 }
 
 impl RpcBackend for Node {

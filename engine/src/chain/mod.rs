@@ -2,6 +2,7 @@
 
 pub mod builder;
 pub mod genesis;
+pub mod import;
 pub mod mempool;
 pub mod spec;
 

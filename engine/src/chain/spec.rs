@@ -24,6 +24,9 @@ pub struct ChainSpec {
     /// Base fee of the genesis block when London rules are active.
     pub genesis_base_fee: u64,
     pub fee_rules: FeeRules,
+    /// Proof-of-work block reward paid to the beneficiary (and uncle rewards), for imported
+    /// pre-merge chains; `None` for chains without block rewards.
+    pub block_reward: Option<u128>,
 }
 
 /// Gas limit of dev blocks: room for ~10,000 ERC-20 transfers per 2 s block.
@@ -44,6 +47,7 @@ impl ChainSpec {
             min_gas_price: GWEI,
             genesis_base_fee: GWEI as u64,
             fee_rules: FeeRules::Ethereum,
+            block_reward: None,
         }
     }
 
@@ -58,6 +62,7 @@ impl ChainSpec {
             min_gas_price: 300_000 * GWEI,
             genesis_base_fee: 0,
             fee_rules: FeeRules::Bttc,
+            block_reward: None,
         }
     }
 

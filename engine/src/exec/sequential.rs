@@ -56,6 +56,9 @@ fn build_evm<'a, S: StateReader>(
             cfg.tx_chain_id_check = true;
             if for_call {
                 cfg.disable_nonce_check = true;
+                // As geth: a call may come from an address holding code (EIP-3607 guards
+                // transactions, which such an address cannot sign).
+                cfg.disable_eip3607 = true;
                 cfg.tx_gas_limit_cap = Some(u64::MAX);
             }
         })
