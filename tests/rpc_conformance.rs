@@ -21,29 +21,11 @@ const BTTC: &str = env!("CARGO_BIN_EXE_bttc");
 
 /// Exchanges not answered as geth does yet.
 const KNOWN_FAILING: &[&str] = &[
-    "debug_getRawBlock/get-block-n.io",
-    "debug_getRawBlock/get-genesis.io",
-    "debug_getRawHeader/get-block-n.io",
-    "debug_getRawHeader/get-genesis.io",
-    "debug_getRawReceipts/get-block-n.io",
-    "debug_getRawReceipts/get-genesis.io",
-    "debug_getRawTransaction/get-tx.io",
     "eth_createAccessList/create-al-multiple-reads.io",
     "eth_createAccessList/create-al-simple-contract.io",
     "eth_createAccessList/create-al-simple-transfer.io",
-    "eth_getBlockByHash/get-block-by-hash.io",
-    "eth_getBlockByNumber/get-block-n.io",
-    "eth_getBlockByNumber/get-genesis.io",
-    "eth_getBlockTransactionCountByHash/get-block-n.io",
-    "eth_getBlockTransactionCountByHash/get-genesis.io",
-    "eth_getBlockTransactionCountByNumber/get-block-n.io",
-    "eth_getBlockTransactionCountByNumber/get-genesis.io",
     "eth_getProof/get-account-proof-with-storage.io",
     "eth_getProof/get-account-proof.io",
-    "eth_getTransactionByBlockHashAndIndex/get-block-n.io",
-    "eth_getTransactionByBlockNumberAndIndex/get-block-n.io",
-    "eth_getTransactionByHash/get-legacy-tx.io",
-    "eth_syncing/check-syncing.io",
 ];
 
 /// The conformance data; `None` (the test says it skipped) when absent, except under CI,

@@ -19,7 +19,8 @@ pub fn rpc_transaction(tx: &RecoveredTx, location: Option<(B256, &Header, u64)>)
             block_hash: Some(block_hash),
             block_number: Some(header.number),
             base_fee: header.base_fee_per_gas,
-            block_timestamp: Some(header.timestamp),
+            // geth's transaction objects carry no block timestamp (the conformance suite).
+            block_timestamp: None,
         },
         None => TransactionInfo {
             hash: Some(tx.hash),
@@ -32,7 +33,14 @@ pub fn rpc_transaction(tx: &RecoveredTx, location: Option<(B256, &Header, u64)>)
     )
 }
 
-pub fn rpc_block(header: &Header, hash: B256, txs: &[RecoveredTx], full: bool) -> Block {
+/// An RPC block; `total_difficulty` is given for proof-of-work chains.
+pub fn rpc_block(
+    header: &Header,
+    hash: B256,
+    txs: &[RecoveredTx],
+    full: bool,
+    total_difficulty: Option<U256>,
+) -> Block {
     let transactions = if full {
         BlockTransactions::Full(
             txs.iter()
@@ -46,7 +54,7 @@ pub fn rpc_block(header: &Header, hash: B256, txs: &[RecoveredTx], full: bool) -
     let size = block_rlp_len(header, txs);
     let rpc_header = alloy_rpc_types_eth::Header::from_consensus(
         Sealed::new_unchecked(header.clone(), hash),
-        None,
+        total_difficulty,
         Some(U256::from(size)),
     );
     let mut block = Block::new(rpc_header, transactions);
@@ -142,6 +150,26 @@ pub fn rpc_receipt(
         to: tx.envelope.to(),
         contract_address,
     }
+}
+
+/// The block's consensus encoding (`debug_getRawBlock`): `[header, [txs], [] ommers,
+/// ([] withdrawals)]`.
+pub fn raw_block(header: &Header, txs: &[RecoveredTx]) -> Vec<u8> {
+    let block = alloy_consensus::Block {
+        header: header.clone(),
+        body: alloy_consensus::BlockBody {
+            transactions: txs.iter().map(|t| t.envelope.clone()).collect::<Vec<_>>(),
+            ommers: Vec::new(),
+            withdrawals: header.withdrawals_root.map(|_| Default::default()),
+        },
+    };
+    alloy_rlp::encode(&block)
+}
+
+/// A receipt's EIP-2718 encoding (`debug_getRawReceipts`).
+pub fn raw_receipt(receipt: &StoredReceipt) -> Vec<u8> {
+    let ty = TxType::try_from(receipt.tx_type).unwrap_or(TxType::Legacy);
+    ReceiptEnvelope::from_typed(ty, ReceiptWithBloom::from(receipt.receipt.clone())).encoded_2718()
 }
 
 #[cfg(test)]

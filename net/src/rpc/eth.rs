@@ -2,6 +2,7 @@
 
 use super::{RpcBackend, SubmitError, convert};
 use alloy_consensus::Header;
+use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256};
 use alloy_rpc_types_eth::{
     Block, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterBlockOption, Log, Transaction,
@@ -119,6 +120,49 @@ pub trait EthApi {
     fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>>;
     #[method(name = "getLogs", blocking)]
     fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>>;
+    #[method(name = "getBlockTransactionCountByHash")]
+    fn block_tx_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>>;
+    #[method(name = "getBlockTransactionCountByNumber")]
+    fn block_tx_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>>;
+    #[method(name = "getTransactionByBlockHashAndIndex")]
+    fn tx_by_block_hash_and_index(&self, hash: B256, index: U64) -> RpcResult<Option<Transaction>>;
+    #[method(name = "getTransactionByBlockNumberAndIndex")]
+    fn tx_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>>;
+    /// This node is never syncing: it produces or imports its chain.
+    #[method(name = "syncing")]
+    fn syncing(&self) -> RpcResult<bool>;
+}
+
+#[rpc(server, namespace = "debug")]
+pub trait DebugApi {
+    #[method(name = "getRawHeader")]
+    fn raw_header(&self, block: BlockId) -> RpcResult<Bytes>;
+    #[method(name = "getRawBlock")]
+    fn raw_block(&self, block: BlockId) -> RpcResult<Bytes>;
+    #[method(name = "getRawReceipts")]
+    fn raw_receipts(&self, block: BlockId) -> RpcResult<Vec<Bytes>>;
+    #[method(name = "getRawTransaction")]
+    fn raw_transaction(&self, hash: PrefixedHash) -> RpcResult<Bytes>;
+}
+
+/// A 32-byte hash parameter that must carry its `0x` prefix, as geth requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixedHash(pub B256);
+
+impl<'de> serde::Deserialize<'de> for PrefixedHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if !text.starts_with("0x") {
+            return Err(serde::de::Error::custom("hex string without 0x prefix"));
+        }
+        text.parse()
+            .map(PrefixedHash)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 #[rpc(server, namespace = "net")]
@@ -218,7 +262,77 @@ impl<B: RpcBackend> EthRpc<B> {
             return Ok(None);
         };
         let txs = view.body(number).map_err(internal)?.unwrap_or_default();
-        Ok(Some(convert::rpc_block(&header, hash, &txs, full)))
+        let total_difficulty = self.total_difficulty(view, number)?;
+        Ok(Some(convert::rpc_block(
+            &header,
+            hash,
+            &txs,
+            full,
+            total_difficulty,
+        )))
+    }
+
+    /// The chain's total difficulty up to `number`, on proof-of-work chains (imported ones);
+    /// summed from the headers (imported chains are short).
+    fn total_difficulty(&self, view: &B::View<'_>, number: u64) -> RpcResult<Option<U256>> {
+        if self
+            .backend
+            .spec()
+            .spec_id
+            .is_enabled_in(bttc_engine::chain::spec::SpecId::MERGE)
+        {
+            return Ok(None);
+        }
+        let mut total = U256::ZERO;
+        for n in 0..=number {
+            let header = view
+                .header(n)
+                .map_err(internal)?
+                .ok_or_else(|| internal(format!("header {n} missing")))?;
+            total += header.difficulty;
+        }
+        Ok(Some(total))
+    }
+
+    /// A block's number from a block id; `None` if unknown.
+    fn block_id_number(view: &B::View<'_>, block: BlockId) -> RpcResult<Option<u64>> {
+        match block {
+            BlockId::Number(tag) => Self::resolve(view, tag),
+            BlockId::Hash(h) => view.block_number(&h.block_hash).map_err(internal),
+        }
+    }
+
+    /// Transaction `index` of block `number`, as an RPC object.
+    fn tx_at(
+        view: &B::View<'_>,
+        number: Option<u64>,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        let Some(number) = number else {
+            return Ok(None);
+        };
+        let Some((header, hash)) = Self::header_and_hash(view, number)? else {
+            return Ok(None);
+        };
+        let txs = view.body(number).map_err(internal)?.unwrap_or_default();
+        let index = index.to::<u64>();
+        Ok(txs
+            .get(index as usize)
+            .map(|tx| convert::rpc_transaction(tx, Some((hash, &header, index)))))
+    }
+
+    fn tx_count(view: &B::View<'_>, number: Option<u64>) -> RpcResult<Option<U64>> {
+        let Some(number) = number else {
+            return Ok(None);
+        };
+        Ok(view
+            .body(number)
+            .map_err(internal)?
+            .map(|txs| U64::from(txs.len())))
+    }
+
+    fn known_block(view: &B::View<'_>, block: BlockId) -> RpcResult<u64> {
+        Self::block_id_number(view, block)?.ok_or_else(|| err(SERVER, "header not found"))
     }
 
     /// The environment of the block after the tip: where calls and estimates run.
@@ -587,6 +701,87 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
             }
         }
         Ok(out)
+    }
+
+    fn block_tx_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {
+        let view = self.view()?;
+        let number = view.block_number(&hash).map_err(internal)?;
+        Self::tx_count(&view, number)
+    }
+
+    fn block_tx_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
+        let view = self.view()?;
+        let number = Self::resolve(&view, number)?;
+        Self::tx_count(&view, number)
+    }
+
+    fn tx_by_block_hash_and_index(&self, hash: B256, index: U64) -> RpcResult<Option<Transaction>> {
+        let view = self.view()?;
+        let number = view.block_number(&hash).map_err(internal)?;
+        Self::tx_at(&view, number, index)
+    }
+
+    fn tx_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        let view = self.view()?;
+        let number = Self::resolve(&view, number)?;
+        Self::tx_at(&view, number, index)
+    }
+
+    fn syncing(&self) -> RpcResult<bool> {
+        Ok(false)
+    }
+}
+
+impl<B: RpcBackend> DebugApiServer for EthRpc<B> {
+    fn raw_header(&self, block: BlockId) -> RpcResult<Bytes> {
+        let view = self.view()?;
+        let number = Self::known_block(&view, block)?;
+        let (header, _) =
+            Self::header_and_hash(&view, number)?.ok_or_else(|| err(SERVER, "header not found"))?;
+        Ok(alloy_rlp::encode(&header).into())
+    }
+
+    fn raw_block(&self, block: BlockId) -> RpcResult<Bytes> {
+        let view = self.view()?;
+        let number = Self::known_block(&view, block)?;
+        let (header, _) =
+            Self::header_and_hash(&view, number)?.ok_or_else(|| err(SERVER, "header not found"))?;
+        let txs = view.body(number).map_err(internal)?.unwrap_or_default();
+        Ok(convert::raw_block(&header, &txs).into())
+    }
+
+    fn raw_receipts(&self, block: BlockId) -> RpcResult<Vec<Bytes>> {
+        let view = self.view()?;
+        let number = Self::known_block(&view, block)?;
+        let receipts = view
+            .receipts(number)
+            .map_err(internal)?
+            .ok_or_else(|| err(SERVER, "header not found"))?;
+        Ok(receipts
+            .iter()
+            .map(|r| convert::raw_receipt(r).into())
+            .collect())
+    }
+
+    fn raw_transaction(&self, hash: PrefixedHash) -> RpcResult<Bytes> {
+        let hash = hash.0;
+        let view = self.view()?;
+        let Some((number, index)) = view.tx_location(&hash).map_err(internal)? else {
+            return Ok(self
+                .backend
+                .pool_tx(&hash)
+                .map(|tx| tx.envelope.encoded_2718().into())
+                .unwrap_or_default());
+        };
+        let txs = view.body(number).map_err(internal)?.unwrap_or_default();
+        let tx = txs
+            .get(index as usize)
+            .ok_or_else(|| internal("transaction index out of range"))?;
+        Ok(tx.envelope.encoded_2718().into())
     }
 }
 
