@@ -21,9 +21,6 @@ const BTTC: &str = env!("CARGO_BIN_EXE_bttc");
 
 /// Exchanges not answered as geth does yet.
 const KNOWN_FAILING: &[&str] = &[
-    "eth_createAccessList/create-al-multiple-reads.io",
-    "eth_createAccessList/create-al-simple-contract.io",
-    "eth_createAccessList/create-al-simple-transfer.io",
     "eth_getProof/get-account-proof-with-storage.io",
     "eth_getProof/get-account-proof.io",
 ];

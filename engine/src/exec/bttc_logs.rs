@@ -45,10 +45,54 @@ struct PendingTransfer {
     log: Option<Log>,
 }
 
-/// Inspector that inserts `LogTransfer` logs into the journal as frames succeed.
+/// Inspector that inserts `LogTransfer` logs into the journal as frames succeed, and, when
+/// asked, records the addresses and slots a call touches (`eth_createAccessList`).
 #[derive(Default)]
 pub(crate) struct TransferLogger {
     frames: Vec<PendingTransfer>,
+    pub(crate) accesses: Option<AccessRecorder>,
+}
+
+/// Addresses and storage slots touched, as geth's access-list tracer sees them: slots of any
+/// contract; addresses reached by BALANCE, EXTCODE*, CALL* and SELFDESTRUCT, except `excluded`
+/// (the sender, the recipient and the precompiles).
+#[derive(Debug, Default)]
+pub(crate) struct AccessRecorder {
+    pub(crate) excluded: std::collections::BTreeSet<Address>,
+    pub(crate) touched: std::collections::BTreeMap<Address, std::collections::BTreeSet<B256>>,
+}
+
+impl AccessRecorder {
+    fn record(&mut self, interp: &revm::interpreter::Interpreter) {
+        use revm::interpreter::interpreter_types::{InputsTr, Jumps};
+        let opcode = interp.bytecode.opcode();
+        let word = |n: usize| interp.stack.peek(n).ok();
+        let address_at = |n: usize| word(n).map(|w| Address::from_word(B256::from(w)));
+        match opcode {
+            // SLOAD, SSTORE
+            0x54 | 0x55 => {
+                if let Some(slot) = word(0) {
+                    self.touched
+                        .entry(interp.input.target_address())
+                        .or_default()
+                        .insert(B256::from(slot));
+                }
+            }
+            // BALANCE, EXTCODESIZE, EXTCODECOPY, EXTCODEHASH, SELFDESTRUCT
+            0x31 | 0x3b | 0x3c | 0x3f | 0xff => self.address(address_at(0)),
+            // CALL, CALLCODE, DELEGATECALL, STATICCALL
+            0xf1 | 0xf2 | 0xf4 | 0xfa => self.address(address_at(1)),
+            _ => {}
+        }
+    }
+
+    fn address(&mut self, address: Option<Address>) {
+        if let Some(address) = address
+            && !self.excluded.contains(&address)
+        {
+            self.touched.entry(address).or_default();
+        }
+    }
 }
 
 fn balance_of<CTX: ContextTr<Journal: JournalTr<State = EvmState>>>(
@@ -110,6 +154,12 @@ impl TransferLogger {
 }
 
 impl<CTX: ContextTr<Journal: JournalTr<State = EvmState>>> Inspector<CTX> for TransferLogger {
+    fn step(&mut self, interp: &mut revm::interpreter::Interpreter, _ctx: &mut CTX) {
+        if let Some(accesses) = &mut self.accesses {
+            accesses.record(interp);
+        }
+    }
+
     fn call(&mut self, ctx: &mut CTX, inputs: &mut CallInputs) -> Option<CallOutcome> {
         let transfer = inputs
             .transfer_value()

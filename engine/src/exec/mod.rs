@@ -12,7 +12,7 @@ pub use mem::MemState;
 pub use overlay::{AccountChange, StateChanges};
 pub use sequential::{
     CallOutcome, CallRequest, SequentialBlock, SequentialExecutor, SystemCallOutcome, TxOutcome,
-    call, estimate_gas, tx_env,
+    call, create_access_list, estimate_gas, tx_env,
 };
 
 use crate::primitives::{Account, BlockNumber, RecoveredTx, StoredReceipt};

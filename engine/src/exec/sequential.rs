@@ -296,6 +296,8 @@ pub struct CallRequest {
     pub gas_price: Option<u128>,
     pub value: U256,
     pub input: Bytes,
+    /// EIP-2930 access list the call carries (its gas counts).
+    pub access_list: alloy_eips::eip2930::AccessList,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,6 +318,65 @@ pub fn call<S: StateReader>(
     env: &BlockEnv,
     request: &CallRequest,
 ) -> Result<CallOutcome, ExecError> {
+    call_with(spec, state, env, request, None).map(|(outcome, _)| outcome)
+}
+
+/// geth's `eth_createAccessList`: the call's accesses, run again with them as its access list
+/// until the list stops changing; returns the list and the outcome of the last run.
+pub fn create_access_list<S: StateReader>(
+    spec: &ChainSpec,
+    state: &S,
+    env: &BlockEnv,
+    request: &CallRequest,
+) -> Result<(alloy_eips::eip2930::AccessList, CallOutcome), ExecError> {
+    /// Each round can only add entries; a call reaching more than this many is pathological.
+    const ROUNDS_MAX: usize = 16;
+    let mut excluded: std::collections::BTreeSet<Address> = revm::precompile::Precompiles::new(
+        revm::precompile::PrecompileSpecId::from_spec_id(spec.spec_id),
+    )
+    .addresses()
+    .copied()
+    .collect();
+    excluded.insert(request.from.unwrap_or_default());
+    if let Some(to) = request.to {
+        excluded.insert(to);
+    }
+    let mut request = request.clone();
+    let mut list = request.access_list.clone();
+    for _ in 0..ROUNDS_MAX {
+        request.access_list = list.clone();
+        let recorder = crate::exec::bttc_logs::AccessRecorder {
+            excluded: excluded.clone(),
+            touched: Default::default(),
+        };
+        let (outcome, recorder) = call_with(spec, state, env, &request, Some(recorder))?;
+        let touched = recorder.expect("recorder returned").touched;
+        let next = alloy_eips::eip2930::AccessList(
+            touched
+                .into_iter()
+                .map(|(address, slots)| alloy_eips::eip2930::AccessListItem {
+                    address,
+                    storage_keys: slots.into_iter().collect(),
+                })
+                .collect(),
+        );
+        if next == list {
+            return Ok((list, outcome));
+        }
+        list = next;
+    }
+    request.access_list = list.clone();
+    let outcome = call(spec, state, env, &request)?;
+    Ok((list, outcome))
+}
+
+fn call_with<S: StateReader>(
+    spec: &ChainSpec,
+    state: &S,
+    env: &BlockEnv,
+    request: &CallRequest,
+    accesses: Option<crate::exec::bttc_logs::AccessRecorder>,
+) -> Result<(CallOutcome, Option<crate::exec::bttc_logs::AccessRecorder>), ExecError> {
     let mut block = revm_block_env(spec.spec_id, env);
     let gas_price = request.gas_price.unwrap_or(0);
     if gas_price == 0 {
@@ -324,7 +385,8 @@ pub fn call<S: StateReader>(
     }
     let mut evm = build_evm(spec, state, block, true);
     let tx = TxEnv {
-        tx_type: 0,
+        // An access list needs an EIP-2930 transaction for revm to charge and warm it.
+        tx_type: if request.access_list.is_empty() { 0 } else { 1 },
         caller: request.from.unwrap_or_default(),
         gas_limit: request.gas.unwrap_or(env.gas_limit).min(env.gas_limit),
         gas_price,
@@ -333,14 +395,21 @@ pub fn call<S: StateReader>(
         data: request.input.clone(),
         nonce: 0,
         chain_id: Some(spec.chain_id),
+        access_list: request.access_list.clone(),
         ..Default::default()
     };
-    let result = evm
-        .transact(tx)
-        .map_err(|e| map_evm_error(B256::ZERO, e))?
-        .result;
+    let tracing = accesses.is_some();
+    let result = if tracing {
+        evm.inspector.accesses = accesses;
+        evm.inspect_tx(tx)
+    } else {
+        evm.transact(tx)
+    }
+    .map_err(|e| map_evm_error(B256::ZERO, e))?
+    .result;
+    let accesses = evm.inspector.accesses.take();
     let gas_used = result.tx_gas_used();
-    Ok(match result {
+    let outcome = match result {
         ExecutionResult::Success { output, .. } => CallOutcome {
             success: true,
             reverted: false,
@@ -362,7 +431,8 @@ pub fn call<S: StateReader>(
             output: Bytes::new(),
             halt: Some(format!("{reason:?}")),
         },
-    })
+    };
+    Ok((outcome, accesses))
 }
 
 /// The smallest gas limit with which `request` succeeds (binary search, as geth), or the

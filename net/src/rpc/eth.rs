@@ -5,8 +5,8 @@ use alloy_consensus::Header;
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256};
 use alloy_rpc_types_eth::{
-    Block, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterBlockOption, Log, Transaction,
-    TransactionReceipt, TransactionRequest,
+    AccessListResult, Block, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterBlockOption, Log,
+    Transaction, TransactionReceipt, TransactionRequest,
 };
 use alloy_sol_types::{Panic, Revert, SolError};
 use bttc_engine::{
@@ -132,6 +132,12 @@ pub trait EthApi {
         number: BlockNumberOrTag,
         index: U64,
     ) -> RpcResult<Option<Transaction>>;
+    #[method(name = "createAccessList", blocking)]
+    fn create_access_list(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<AccessListResult>;
     /// This node is never syncing: it produces or imports its chain.
     #[method(name = "syncing")]
     fn syncing(&self) -> RpcResult<bool>;
@@ -374,6 +380,7 @@ impl<B: RpcBackend> EthRpc<B> {
             gas_price: request.gas_price.or(request.max_fee_per_gas),
             value: request.value.unwrap_or_default(),
             input,
+            access_list: request.access_list.clone().unwrap_or_default(),
         })
     }
 
@@ -733,6 +740,31 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
 
     fn syncing(&self) -> RpcResult<bool> {
         Ok(false)
+    }
+
+    fn create_access_list(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<AccessListResult> {
+        let view = self.view()?;
+        Self::check_latest_state(&view, block)?;
+        let env = self.pending_env(&view)?;
+        let call = Self::call_request(&request)?;
+        let (access_list, outcome) =
+            bttc_engine::exec::create_access_list(self.backend.spec(), &view, &env, &call)
+                .map_err(exec_error)?;
+        let error = (!outcome.success).then(|| {
+            outcome
+                .halt
+                .clone()
+                .unwrap_or_else(|| "execution reverted".to_owned())
+        });
+        Ok(AccessListResult {
+            access_list,
+            gas_used: U256::from(outcome.gas_used),
+            error,
+        })
     }
 }
 
