@@ -20,10 +20,7 @@ use std::{
 const BTTC: &str = env!("CARGO_BIN_EXE_bttc");
 
 /// Exchanges not answered as geth does yet.
-const KNOWN_FAILING: &[&str] = &[
-    "eth_getProof/get-account-proof-with-storage.io",
-    "eth_getProof/get-account-proof.io",
-];
+const KNOWN_FAILING: &[&str] = &[];
 
 /// The conformance data; `None` (the test says it skipped) when absent, except under CI,
 /// where its absence fails the test.

@@ -3,7 +3,7 @@
 use super::{RpcBackend, SubmitError, convert};
 use alloy_consensus::Header;
 use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256, keccak256};
 use alloy_rpc_types_eth::{
     AccessListResult, Block, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterBlockOption, Log,
     Transaction, TransactionReceipt, TransactionRequest,
@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub const LOGS_BLOCK_RANGE_MAX: u64 = 10_000;
 /// Most logs one `eth_getLogs` answer may hold.
 pub const LOGS_RESULT_MAX: usize = 10_000;
+/// Storage keys one `eth_getProof` may ask for.
+pub const PROOF_KEYS_MAX: usize = 1_024;
 /// Most blocks one `eth_feeHistory` query may cover.
 pub const FEE_HISTORY_BLOCKS_MAX: u64 = 1_024;
 /// Most gas one `eth_call` or `eth_estimateGas` may use (geth's default RPC gas cap), so that
@@ -138,6 +140,14 @@ pub trait EthApi {
         request: TransactionRequest,
         block: Option<BlockId>,
     ) -> RpcResult<AccessListResult>;
+    /// EIP-1186 proofs of an account and its slots, from the stored trie (latest state only).
+    #[method(name = "getProof", blocking)]
+    fn proof(
+        &self,
+        address: Address,
+        keys: Vec<String>,
+        block: Option<BlockId>,
+    ) -> RpcResult<AccountProof>;
     /// This node is never syncing: it produces or imports its chain.
     #[method(name = "syncing")]
     fn syncing(&self) -> RpcResult<bool>;
@@ -153,6 +163,47 @@ pub trait DebugApi {
     fn raw_receipts(&self, block: BlockId) -> RpcResult<Vec<Bytes>>;
     #[method(name = "getRawTransaction")]
     fn raw_transaction(&self, hash: PrefixedHash) -> RpcResult<Bytes>;
+}
+
+/// `eth_getProof`'s answer (EIP-1186). Storage keys are echoed as the caller wrote them, as
+/// geth does.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountProof {
+    pub address: Address,
+    pub account_proof: Vec<Bytes>,
+    pub balance: U256,
+    pub code_hash: B256,
+    pub nonce: U64,
+    pub storage_hash: B256,
+    pub storage_proof: Vec<StorageProof>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StorageProof {
+    pub key: String,
+    pub value: U256,
+    pub proof: Vec<Bytes>,
+}
+
+/// A storage key as geth reads it: `0x`-prefixed hex of at most 32 bytes, left-padded.
+fn storage_key(text: &str) -> RpcResult<B256> {
+    let digits = text.strip_prefix("0x").ok_or_else(|| {
+        err(
+            INVALID_PARAMS,
+            format!("storage key {text:?}: hex string without 0x prefix"),
+        )
+    })?;
+    let value = U256::from_str_radix(digits, 16)
+        .ok()
+        .filter(|_| digits.len() <= 64)
+        .ok_or_else(|| {
+            err(
+                INVALID_PARAMS,
+                format!("storage key {text:?}: not a hex number of at most 32 bytes"),
+            )
+        })?;
+    Ok(B256::from(value))
 }
 
 /// A 32-byte hash parameter that must carry its `0x` prefix, as geth requires.
@@ -740,6 +791,47 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
 
     fn syncing(&self) -> RpcResult<bool> {
         Ok(false)
+    }
+
+    fn proof(
+        &self,
+        address: Address,
+        keys: Vec<String>,
+        block: Option<BlockId>,
+    ) -> RpcResult<AccountProof> {
+        use bttc_engine::merkle::{proof::trie_proof, trie::stored_root};
+        if keys.len() > PROOF_KEYS_MAX {
+            return Err(err(
+                LIMIT_EXCEEDED,
+                format!("at most {PROOF_KEYS_MAX} storage keys per proof"),
+            ));
+        }
+        let view = self.view()?;
+        Self::check_latest_state(&view, block)?;
+        let hashed = keccak256(address);
+        let account = view.account(&address).map_err(internal)?;
+        let storage_hash = stored_root(&view, Some(hashed)).map_err(internal)?;
+        let account_proof = trie_proof(&view, None, hashed).map_err(internal)?;
+        let storage_proof = keys
+            .into_iter()
+            .map(|key| {
+                let slot = storage_key(&key)?;
+                let value = view
+                    .storage(&address, &U256::from_be_bytes(slot.0))
+                    .map_err(internal)?;
+                let proof = trie_proof(&view, Some(hashed), keccak256(slot)).map_err(internal)?;
+                Ok(StorageProof { key, value, proof })
+            })
+            .collect::<RpcResult<Vec<_>>>()?;
+        Ok(AccountProof {
+            address,
+            balance: account.map(|a| a.balance).unwrap_or_default(),
+            code_hash: account.map_or(alloy_primitives::KECCAK256_EMPTY, |a| a.code_hash),
+            nonce: U64::from(account.map(|a| a.nonce).unwrap_or_default()),
+            storage_hash,
+            account_proof,
+            storage_proof,
+        })
     }
 
     fn create_access_list(

@@ -36,7 +36,7 @@ pub enum SubmitError {
 /// What the RPC server needs from the node.
 pub trait RpcBackend: Send + Sync + 'static {
     /// A consistent read snapshot of the latest committed block and state.
-    type View<'a>: StateReader + BlockReader
+    type View<'a>: StateReader + BlockReader + bttc_engine::merkle::trie::TrieReader
     where
         Self: 'a;
 
