@@ -123,6 +123,13 @@ fn rpc_compat_suite_replays_against_an_imported_chain() {
     let Some(dir) = conformance_dir() else {
         return;
     };
+    let (_datadir, _node, addr) = serve_imported(&dir);
+    replay(&dir, addr);
+}
+
+/// Imports the conformance chain into a fresh datadir and serves it; returns the datadir and
+/// the node (both kept alive by the caller) and the RPC address.
+fn serve_imported(dir: &Path) -> (tempfile::TempDir, Node, SocketAddr) {
     let datadir = tempfile::tempdir().unwrap();
     let (ok, _, stderr) = import(
         datadir.path(),
@@ -132,7 +139,7 @@ fn rpc_compat_suite_replays_against_an_imported_chain() {
     assert!(ok, "bttc import failed: {stderr}");
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let _node = Node(
+    let node = Node(
         Command::new(BTTC)
             .args(["node", "--datadir"])
             .arg(datadir.path())
@@ -150,10 +157,14 @@ fn rpc_compat_suite_replays_against_an_imported_chain() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    (datadir, node, addr)
+}
 
+/// Replays every exchange and checks the outcome against `KNOWN_FAILING`.
+fn replay(dir: &Path, addr: SocketAddr) {
     let (mut passed, mut failed) = (Vec::new(), Vec::new());
-    for file in io_files(&dir) {
-        let name = file.strip_prefix(&dir).unwrap().display().to_string();
+    for file in io_files(dir) {
+        let name = file.strip_prefix(dir).unwrap().display().to_string();
         let text = std::fs::read_to_string(&file).unwrap();
         let mut ok = true;
         for (request, expected) in exchanges(&text) {
@@ -262,4 +273,98 @@ fn import_refuses_a_tampered_or_truncated_chain_and_keeps_what_it_checked() {
     let (ok, _, stderr) = import(&datadir, &other_file, &dir.join("chain.rlp"));
     assert!(!ok);
     assert!(stderr.contains("holds another chain's genesis"), "{stderr}");
+}
+
+fn call(addr: SocketAddr, method: &str, params: Value) -> Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    post(addr, &body.to_string()).expect("the node answers")
+}
+
+#[test]
+fn block_receipts_uncle_counts_accounts_and_checkpoint_root_hash() {
+    let Some(dir) = conformance_dir() else {
+        return;
+    };
+    let (_datadir, _node, addr) = serve_imported(&dir);
+    // eth_getBlockReceipts equals the transactions' receipts one by one.
+    let block = call(
+        addr,
+        "eth_getBlockByNumber",
+        serde_json::json!(["0x2", false]),
+    );
+    let hashes = block["result"]["transactions"].as_array().unwrap().clone();
+    assert!(!hashes.is_empty());
+    let receipts = call(addr, "eth_getBlockReceipts", serde_json::json!(["0x2"]));
+    let receipts = receipts["result"].as_array().unwrap();
+    assert_eq!(receipts.len(), hashes.len());
+    for (hash, receipt) in hashes.iter().zip(receipts) {
+        let single = call(addr, "eth_getTransactionReceipt", serde_json::json!([hash]));
+        assert_eq!(&single["result"], receipt);
+    }
+    assert_eq!(
+        call(addr, "eth_getBlockReceipts", serde_json::json!(["0x63"]))["result"],
+        Value::Null
+    );
+    assert_eq!(
+        call(addr, "eth_accounts", serde_json::json!([]))["result"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        call(
+            addr,
+            "eth_getUncleCountByBlockNumber",
+            serde_json::json!(["0x1"])
+        )["result"],
+        "0x0"
+    );
+    let hash = block["result"]["hash"].clone();
+    assert_eq!(
+        call(
+            addr,
+            "eth_getUncleCountByBlockHash",
+            serde_json::json!([hash])
+        )["result"],
+        "0x0"
+    );
+
+    // bor_getRootHash(0, 3): the checkpoint tree of the served headers (spec §1.2), without 0x.
+    let leaves: Vec<bttc_engine::merkle::checkpoint::HeaderLeaf> = (0..=3u64)
+        .map(|n| {
+            let h = &call(
+                addr,
+                "eth_getBlockByNumber",
+                serde_json::json!([format!("0x{n:x}"), false]),
+            )["result"];
+            let word = |k: &str| {
+                h[k].as_str()
+                    .unwrap()
+                    .parse::<alloy_primitives::B256>()
+                    .unwrap()
+            };
+            bttc_engine::merkle::checkpoint::HeaderLeaf {
+                number: n,
+                time: u64::from_str_radix(
+                    h["timestamp"].as_str().unwrap().trim_start_matches("0x"),
+                    16,
+                )
+                .unwrap(),
+                tx_root: word("transactionsRoot"),
+                receipt_root: word("receiptsRoot"),
+            }
+        })
+        .collect();
+    let want = bttc_engine::merkle::checkpoint::CheckpointTree::from_headers(&leaves).root();
+    let got = call(addr, "bor_getRootHash", serde_json::json!([0, 3]));
+    assert_eq!(got["result"], alloy_primitives::hex::encode(want));
+    // Refused: a reversed range, and a range past the tip.
+    assert!(
+        call(addr, "bor_getRootHash", serde_json::json!([3, 1]))
+            .get("error")
+            .is_some()
+    );
+    assert!(
+        call(addr, "bor_getRootHash", serde_json::json!([0, 4]))
+            .get("error")
+            .is_some()
+    );
 }

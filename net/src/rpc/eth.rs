@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub const LOGS_BLOCK_RANGE_MAX: u64 = 10_000;
 /// Most logs one `eth_getLogs` answer may hold.
 pub const LOGS_RESULT_MAX: usize = 10_000;
+/// Blocks one `bor_getRootHash` covers (Bor's MaxCheckpointLength, spec §1.2).
+pub const ROOT_HASH_BLOCKS_MAX: u64 = 1 << 15;
 /// Storage keys one `eth_getProof` may ask for.
 pub const PROOF_KEYS_MAX: usize = 1_024;
 /// Most blocks one `eth_feeHistory` query may cover.
@@ -148,9 +150,26 @@ pub trait EthApi {
         keys: Vec<String>,
         block: Option<BlockId>,
     ) -> RpcResult<AccountProof>;
+    #[method(name = "getBlockReceipts")]
+    fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>>;
+    /// The node holds no keys.
+    #[method(name = "accounts")]
+    fn accounts(&self) -> RpcResult<Vec<Address>>;
+    #[method(name = "getUncleCountByBlockHash")]
+    fn uncle_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>>;
+    #[method(name = "getUncleCountByBlockNumber")]
+    fn uncle_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>>;
     /// This node is never syncing: it produces or imports its chain.
     #[method(name = "syncing")]
     fn syncing(&self) -> RpcResult<bool>;
+}
+
+#[rpc(server, namespace = "bor")]
+pub trait BorApi {
+    /// The checkpoint root of blocks `start..=end` (spec §1.2), hex without `0x` as Bor
+    /// answers it.
+    #[method(name = "getRootHash", blocking)]
+    fn root_hash(&self, start: u64, end: u64) -> RpcResult<String>;
 }
 
 #[rpc(server, namespace = "debug")]
@@ -386,6 +405,24 @@ impl<B: RpcBackend> EthRpc<B> {
             .body(number)
             .map_err(internal)?
             .map(|txs| U64::from(txs.len())))
+    }
+
+    /// Blocks made here never have uncles; imported ones with uncles are answered with an
+    /// error, as their uncles are not stored.
+    fn uncle_count(view: &B::View<'_>, number: Option<u64>) -> RpcResult<Option<U64>> {
+        let Some(number) = number else {
+            return Ok(None);
+        };
+        let Some((header, _)) = Self::header_and_hash(view, number)? else {
+            return Ok(None);
+        };
+        if header.ommers_hash != alloy_consensus::EMPTY_OMMER_ROOT_HASH {
+            return Err(err(
+                SERVER,
+                format!("block {number} has uncles, which this node does not keep"),
+            ));
+        }
+        Ok(Some(U64::ZERO))
     }
 
     fn known_block(view: &B::View<'_>, block: BlockId) -> RpcResult<u64> {
@@ -793,6 +830,44 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
         Ok(false)
     }
 
+    fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
+        let view = self.view()?;
+        let Some(number) = Self::block_id_number(&view, block)? else {
+            return Ok(None);
+        };
+        let Some((header, hash)) = Self::header_and_hash(&view, number)? else {
+            return Ok(None);
+        };
+        let txs = view.body(number).map_err(internal)?.unwrap_or_default();
+        let receipts = view.receipts(number).map_err(internal)?.unwrap_or_default();
+        if txs.len() != receipts.len() {
+            return Err(internal(format!(
+                "block {number} body and receipts disagree"
+            )));
+        }
+        Ok(Some(
+            (0..txs.len())
+                .map(|i| convert::rpc_receipt(&header, hash, &txs, &receipts, i))
+                .collect(),
+        ))
+    }
+
+    fn accounts(&self) -> RpcResult<Vec<Address>> {
+        Ok(Vec::new())
+    }
+
+    fn uncle_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {
+        let view = self.view()?;
+        let number = view.block_number(&hash).map_err(internal)?;
+        Self::uncle_count(&view, number)
+    }
+
+    fn uncle_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
+        let view = self.view()?;
+        let number = Self::resolve(&view, number)?;
+        Self::uncle_count(&view, number)
+    }
+
     fn proof(
         &self,
         address: Address,
@@ -906,6 +981,42 @@ impl<B: RpcBackend> DebugApiServer for EthRpc<B> {
             .get(index as usize)
             .ok_or_else(|| internal("transaction index out of range"))?;
         Ok(tx.envelope.encoded_2718().into())
+    }
+}
+
+impl<B: RpcBackend> BorApiServer for EthRpc<B> {
+    fn root_hash(&self, start: u64, end: u64) -> RpcResult<String> {
+        use bttc_engine::merkle::checkpoint::{CheckpointTree, HeaderLeaf};
+        let view = self.view()?;
+        let tip = Self::tip(&view)?;
+        if start > end || end > tip {
+            return Err(err(
+                INVALID_PARAMS,
+                format!("invalid range: start {start}, end {end}, tip {tip}"),
+            ));
+        }
+        if end - start + 1 > ROOT_HASH_BLOCKS_MAX {
+            return Err(err(
+                INVALID_PARAMS,
+                format!("at most {ROOT_HASH_BLOCKS_MAX} blocks per root hash"),
+            ));
+        }
+        let leaves = (start..=end)
+            .map(|n| {
+                let header = view
+                    .header(n)
+                    .map_err(internal)?
+                    .ok_or_else(|| internal(format!("header {n} missing")))?;
+                Ok(HeaderLeaf {
+                    number: n,
+                    time: header.timestamp,
+                    tx_root: header.transactions_root,
+                    receipt_root: header.receipts_root,
+                })
+            })
+            .collect::<RpcResult<Vec<_>>>()?;
+        let root = CheckpointTree::from_headers(&leaves).root();
+        Ok(alloy_primitives::hex::encode(root))
     }
 }
 

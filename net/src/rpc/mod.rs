@@ -4,7 +4,10 @@ pub mod convert;
 pub mod delivery;
 mod eth;
 
-pub use eth::{DebugApiServer, EthApiServer, EthRpc, NetApiServer, TxpoolApiServer, Web3ApiServer};
+pub use eth::{
+    BorApiServer, DebugApiServer, EthApiServer, EthRpc, NetApiServer, TxpoolApiServer,
+    Web3ApiServer,
+};
 
 use alloy_primitives::{Address, B256, Bytes};
 use bttc_engine::{
@@ -95,6 +98,9 @@ pub async fn start_http<B: RpcBackend>(
     let mut module = RpcModule::new(());
     module
         .merge(EthApiServer::into_rpc(rpc.clone()))
+        .expect("unique method names");
+    module
+        .merge(BorApiServer::into_rpc(rpc.clone()))
         .expect("unique method names");
     module
         .merge(DebugApiServer::into_rpc(rpc.clone()))
