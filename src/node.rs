@@ -361,4 +361,13 @@ impl RpcBackend for Node {
     fn pool_counts(&self) -> (usize, usize) {
         self.pool.lock().counts()
     }
+
+    fn pool_content(
+        &self,
+    ) -> (
+        bttc_engine::chain::mempool::PoolContent,
+        bttc_engine::chain::mempool::PoolContent,
+    ) {
+        self.pool.lock().content()
+    }
 }

@@ -1,8 +1,10 @@
-//! The Ethereum execution-API conformance suite (hive's `rpc-compat`, in
+//! JSON-RPC against real node processes. First, the Ethereum execution-API conformance suite (hive's `rpc-compat`, in
 //! `../shared/conformance/rpc-compat` or `$BTTC_CONFORMANCE_DIR`): `bttc import` loads its
 //! genesis and chain, `bttc node --datadir` serves them, and every `.io` exchange is replayed,
 //! comparing JSON values (an expected error needs only some error: messages differ between
 //! clients). Prints `N passed, N failed`.
+//!
+//! Then `bttc import`'s refusals, and the methods the suite does not cover.
 //!
 //! Files in `KNOWN_FAILING` are the methods and fields still to be built (issue 5); the test
 //! fails if any other file fails, and also when a known-failing one passes, so the list only
@@ -137,18 +139,31 @@ fn serve_imported(dir: &Path) -> (tempfile::TempDir, Node, SocketAddr) {
         &dir.join("chain.rlp"),
     );
     assert!(ok, "bttc import failed: {stderr}");
+    let (node, addr) = start_node(&["--datadir"], datadir.path());
+    (datadir, node, addr)
+}
+
+/// Starts `bttc node ARGS DATADIR --http.port P` on a free port and waits until it answers.
+fn start_node(args: &[&str], datadir: &Path) -> (Node, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let node = Node(
         Command::new(BTTC)
-            .args(["node", "--datadir"])
-            .arg(datadir.path())
+            .arg("node")
+            .args(args)
+            .arg(datadir)
             .args(["--http.port", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
+    wait_for(addr);
+    (node, addr)
+}
+
+/// Waits until the node at `addr` answers.
+fn wait_for(addr: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while post(addr, r#"{"jsonrpc":"2.0","id":0,"method":"eth_chainId"}"#).is_none() {
         assert!(
@@ -157,7 +172,6 @@ fn serve_imported(dir: &Path) -> (tempfile::TempDir, Node, SocketAddr) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    (datadir, node, addr)
 }
 
 /// Replays every exchange and checks the outcome against `KNOWN_FAILING`.
@@ -366,5 +380,65 @@ fn block_receipts_uncle_counts_accounts_and_checkpoint_root_hash() {
         call(addr, "bor_getRootHash", serde_json::json!([0, 4]))
             .get("error")
             .is_some()
+    );
+}
+
+/// A signed legacy transfer on chain 1337 (the dev chain's id).
+fn transfer(key: &alloy_signer_local::PrivateKeySigner, nonce: u64) -> String {
+    use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_signer::SignerSync;
+    let tx = TxLegacy {
+        chain_id: Some(1337),
+        nonce,
+        gas_price: 10_000_000_000,
+        gas_limit: 21_000,
+        to: alloy_primitives::TxKind::Call(alloy_primitives::Address::repeat_byte(0x42)),
+        value: alloy_primitives::U256::from(1),
+        input: Default::default(),
+    };
+    let signature = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let envelope = TxEnvelope::from(tx.into_signed(signature));
+    format!(
+        "0x{}",
+        alloy_primitives::hex::encode(envelope.encoded_2718())
+    )
+}
+
+#[test]
+fn txpool_content_lists_pending_and_queued_by_sender_and_nonce() {
+    // A dev node whose first block is an hour away: what is sent stays in the pool.
+    let datadir = tempfile::tempdir().unwrap();
+    let (_node, addr) = start_node(
+        &["--dev", "--block-time", "3600", "--datadir"],
+        datadir.path(),
+    );
+    // The first dev account (the well-known development mnemonic's).
+    let key: alloy_signer_local::PrivateKeySigner =
+        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+            .parse()
+            .unwrap();
+    let sender = key.address();
+    // Nonce 0 is pending; nonce 2, after a gap, is queued.
+    for n in [0, 2] {
+        let sent = call(
+            addr,
+            "eth_sendRawTransaction",
+            serde_json::json!([transfer(&key, n)]),
+        );
+        assert!(sent.get("result").is_some(), "{sent}");
+    }
+    let content = call(addr, "txpool_content", serde_json::json!([]))["result"].clone();
+    let who = sender.to_checksum(None);
+    let pending = content["pending"][&who].as_object().unwrap();
+    let queued = content["queued"][&who].as_object().unwrap();
+    assert_eq!(pending.keys().collect::<Vec<_>>(), ["0"]);
+    assert_eq!(queued.keys().collect::<Vec<_>>(), ["2"]);
+    assert_eq!(pending["0"]["from"], Value::String(format!("{sender:#x}")));
+    assert_eq!(queued["2"]["nonce"], "0x2");
+    let status = call(addr, "txpool_status", serde_json::json!([]))["result"].clone();
+    assert_eq!(
+        status,
+        serde_json::json!({"pending": "0x1", "queued": "0x1"})
     );
 }

@@ -91,6 +91,9 @@ struct SenderTxs {
     by_nonce: BTreeMap<u64, Arc<RecoveredTx>>,
 }
 
+/// Pooled transactions by sender and nonce.
+pub type PoolContent = BTreeMap<Address, BTreeMap<u64, Arc<RecoveredTx>>>;
+
 /// Eviction key of a sender's tail transaction: cheapest fee cap first.
 type TailKey = (u128, Address, u64);
 
@@ -236,6 +239,25 @@ impl Mempool {
     }
 
     /// Counts (pending, queued) transactions.
+    /// Every pooled transaction, split as geth's `txpool_content`: (pending, queued), each by
+    /// sender and nonce.
+    pub fn content(&self) -> (PoolContent, PoolContent) {
+        let (mut pending, mut queued) = (PoolContent::new(), PoolContent::new());
+        for (sender, txs) in &self.senders {
+            let mut next = txs.state_nonce;
+            for (nonce, tx) in &txs.by_nonce {
+                let side = if *nonce == next {
+                    next += 1;
+                    &mut pending
+                } else {
+                    &mut queued
+                };
+                side.entry(*sender).or_default().insert(*nonce, tx.clone());
+            }
+        }
+        (pending, queued)
+    }
+
     pub fn counts(&self) -> (usize, usize) {
         let pending: usize = self
             .senders

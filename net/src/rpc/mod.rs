@@ -53,6 +53,13 @@ pub trait RpcBackend: Send + Sync + 'static {
     fn pending_nonce(&self, address: &Address) -> Result<u64, String>;
     /// Pooled transactions: (pending, queued).
     fn pool_counts(&self) -> (usize, usize);
+    /// Pooled transactions by sender and nonce: (pending, queued).
+    fn pool_content(
+        &self,
+    ) -> (
+        bttc_engine::chain::mempool::PoolContent,
+        bttc_engine::chain::mempool::PoolContent,
+    );
 }
 
 /// Bounds of the HTTP server.
