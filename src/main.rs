@@ -108,6 +108,62 @@ struct NodeArgs {
     /// Receiver of the block fees (dev accounts' first address if not given).
     #[arg(long)]
     coinbase: Option<Address>,
+    #[command(flatten)]
+    rpc: RpcArgs,
+}
+
+/// JSON-RPC serving limits; each is refused with a clear error when exceeded.
+#[derive(clap::Args)]
+struct RpcArgs {
+    /// Requests in one batch.
+    #[arg(long = "rpc.batch-request-limit", default_value_t = 1_000)]
+    batch_request_limit: u32,
+    /// Bytes of one request.
+    #[arg(long = "rpc.max-request-bytes", default_value_t = 16 << 20)]
+    max_request_bytes: u32,
+    /// Bytes of one response.
+    #[arg(long = "rpc.max-response-bytes", default_value_t = 128 << 20)]
+    max_response_bytes: u32,
+    /// Open HTTP connections.
+    #[arg(long = "rpc.max-connections", default_value_t = 2_000)]
+    max_connections: u32,
+    /// Gas of eth_call, eth_estimateGas and eth_createAccessList.
+    #[arg(long = "rpc.gascap", default_value_t = 50_000_000)]
+    gas_cap: u64,
+    /// Blocks one eth_getLogs may span.
+    #[arg(long = "rpc.logs-block-range", default_value_t = 10_000)]
+    logs_block_range: u64,
+    /// Logs one eth_getLogs may return.
+    #[arg(long = "rpc.logs-max-results", default_value_t = 10_000)]
+    logs_max_results: usize,
+}
+
+impl RpcArgs {
+    fn limits(&self) -> eyre::Result<RpcLimits> {
+        let limits = RpcLimits {
+            request_bytes_max: self.max_request_bytes,
+            response_bytes_max: self.max_response_bytes,
+            connections_max: self.max_connections,
+            batch_len_max: self.batch_request_limit,
+            gas_cap: self.gas_cap,
+            logs_block_range_max: self.logs_block_range,
+            logs_results_max: self.logs_max_results,
+        };
+        if [
+            u64::from(limits.request_bytes_max),
+            u64::from(limits.response_bytes_max),
+            u64::from(limits.connections_max),
+            u64::from(limits.batch_len_max),
+            limits.gas_cap,
+            limits.logs_block_range_max,
+            limits.logs_results_max as u64,
+        ]
+        .contains(&0)
+        {
+            bail!("every --rpc.* limit must be at least 1");
+        }
+        Ok(limits)
+    }
 }
 
 fn main() -> eyre::Result<()> {
@@ -275,7 +331,12 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
     }
     println!("\nData directory: {}", args.datadir.display());
     println!("Chain tip: block {tip} ({tip_hash})");
-    serve(node, SocketAddr::new(args.http_addr, args.http_port), true)
+    serve(
+        node,
+        SocketAddr::new(args.http_addr, args.http_port),
+        args.rpc.limits()?,
+        true,
+    )
 }
 
 /// `bttc node --datadir DIR` without `--dev`: serves the chain `bttc import` wrote into DIR,
@@ -312,17 +373,22 @@ fn run_follower(args: NodeArgs) -> eyre::Result<()> {
         spec.chain_id,
         format!("{:?}", spec.spec_id).to_lowercase()
     );
-    serve(node, SocketAddr::new(args.http_addr, args.http_port), false)
+    serve(
+        node,
+        SocketAddr::new(args.http_addr, args.http_port),
+        args.rpc.limits()?,
+        false,
+    )
 }
 
 /// Serves JSON-RPC on `addr` with the ingest thread (and, when `produce`, the block producer)
 /// until interrupted, terminated or stopped; then stops everything in order.
-fn serve(node: Arc<Node>, addr: SocketAddr, produce: bool) -> eyre::Result<()> {
+fn serve(node: Arc<Node>, addr: SocketAddr, limits: RpcLimits, produce: bool) -> eyre::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let (local, server) = runtime
-        .block_on(start_http(node.clone(), addr, RpcLimits::default()))
+        .block_on(start_http(node.clone(), addr, limits))
         .wrap_err_with(|| format!("starting the JSON-RPC server on {addr}"))?;
     println!("\nListening on http://{local}\n");
 

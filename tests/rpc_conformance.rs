@@ -65,17 +65,7 @@ fn free_port() -> u16 {
 
 /// POSTs `body` and returns the parsed answer; `None` if the node does not answer.
 fn post(addr: SocketAddr, body: &str) -> Option<Value> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()
+    post_raw(addr, body).and_then(|(_, text)| serde_json::from_str(&text).ok())
 }
 
 /// The request/response pairs of one `.io` file.
@@ -383,26 +373,9 @@ fn block_receipts_uncle_counts_accounts_and_checkpoint_root_hash() {
     );
 }
 
-/// A signed legacy transfer on chain 1337 (the dev chain's id).
+/// A signed legacy transfer on chain 1337 (the dev chain's id) at 10 gwei.
 fn transfer(key: &alloy_signer_local::PrivateKeySigner, nonce: u64) -> String {
-    use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
-    use alloy_eips::eip2718::Encodable2718;
-    use alloy_signer::SignerSync;
-    let tx = TxLegacy {
-        chain_id: Some(1337),
-        nonce,
-        gas_price: 10_000_000_000,
-        gas_limit: 21_000,
-        to: alloy_primitives::TxKind::Call(alloy_primitives::Address::repeat_byte(0x42)),
-        value: alloy_primitives::U256::from(1),
-        input: Default::default(),
-    };
-    let signature = key.sign_hash_sync(&tx.signature_hash()).unwrap();
-    let envelope = TxEnvelope::from(tx.into_signed(signature));
-    format!(
-        "0x{}",
-        alloy_primitives::hex::encode(envelope.encoded_2718())
-    )
+    transfer_priced(key, nonce, 1337, 10_000_000_000)
 }
 
 #[test]
@@ -441,4 +414,254 @@ fn txpool_content_lists_pending_and_queued_by_sender_and_nonce() {
         status,
         serde_json::json!({"pending": "0x1", "queued": "0x1"})
     );
+}
+
+/// POSTs `body` and returns the HTTP status code and the body text (`None` if the connection
+/// was refused or closed without an answer).
+fn post_raw(addr: SocketAddr, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    Some((
+        status,
+        response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
+    ))
+}
+
+fn error_message(answer: &Value) -> String {
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn each_serving_limit_gives_a_clear_error_and_the_node_keeps_serving() {
+    let datadir = tempfile::tempdir().unwrap();
+    // bttc-mainnet rules: every value transfer and fee adds a receipt log, so plain transfers
+    // make logs; blocks every 0.2 s.
+    let (_node, addr) = start_node(
+        &[
+            "--dev",
+            "--chain",
+            "bttc-mainnet",
+            "--block-time",
+            "0.2",
+            "--rpc.batch-request-limit",
+            "2",
+            "--rpc.max-request-bytes",
+            "4096",
+            "--rpc.max-response-bytes",
+            "3000",
+            "--rpc.max-connections",
+            "3",
+            "--rpc.gascap",
+            "30000",
+            "--rpc.logs-block-range",
+            "5",
+            "--rpc.logs-max-results",
+            "2",
+            "--datadir",
+        ],
+        datadir.path(),
+    );
+    let serving = || {
+        let answer = call(addr, "eth_chainId", serde_json::json!([]));
+        assert_eq!(answer["result"], "0xc7", "the node keeps serving: {answer}");
+    };
+    let one = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#;
+
+    // Batch length.
+    let (_, body) = post_raw(addr, &format!("[{one},{one},{one}]")).unwrap();
+    assert!(body.contains("batch") || body.contains("Batch"), "{body}");
+    let (_, body) = post_raw(addr, &format!("[{one},{one}]")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    serving();
+
+    // Request size.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x{}","latest"]}}"#,
+        "0".repeat(5000)
+    );
+    let (status, body) = post_raw(addr, &big).unwrap();
+    assert_eq!(status, 413, "{body}");
+    serving();
+
+    // Gas cap: a contract creation needs more than 30,000 gas.
+    let created = call(
+        addr,
+        "eth_estimateGas",
+        serde_json::json!([{"from": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "data": "0x600060005560016000f3"}]),
+    );
+    assert!(created.get("error").is_some(), "{created}");
+    let transfer = call(
+        addr,
+        "eth_estimateGas",
+        serde_json::json!([{"from": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "to": "0x0000000000000000000000000000000000000042", "value": "0x1"}]),
+    );
+    assert_eq!(transfer["result"], "0x5208", "{transfer}");
+
+    // Log range and result count: two value transfers make four logs.
+    let key: alloy_signer_local::PrivateKeySigner =
+        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+            .parse()
+            .unwrap();
+    let mut hashes = Vec::new();
+    for nonce in 0..2 {
+        let raw = transfer_priced(&key, nonce, 199, 300_000_000_000_000);
+        let sent = call(addr, "eth_sendRawTransaction", serde_json::json!([raw]));
+        assert!(sent.get("result").is_some(), "{sent}");
+        hashes.push(sent["result"].clone());
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = call(
+            addr,
+            "eth_getTransactionCount",
+            serde_json::json!([key.address(), "latest"]),
+        );
+        if n["result"] == "0x2" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "transfers not mined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A range wider than 5 blocks needs a chain of more than 6 (a block every 0.2 s).
+    let tip = loop {
+        let tip = call(addr, "eth_blockNumber", serde_json::json!([]));
+        let tip = u64::from_str_radix(tip["result"].as_str().unwrap().trim_start_matches("0x"), 16)
+            .unwrap();
+        if tip >= 7 {
+            break tip;
+        }
+        assert!(Instant::now() < deadline, "the chain does not grow");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let logs = |from: u64, to: u64| {
+        call(
+            addr,
+            "eth_getLogs",
+            serde_json::json!([{"fromBlock": format!("0x{from:x}"), "toBlock": format!("0x{to:x}")}]),
+        )
+    };
+    let wide = logs(0, tip);
+    assert!(
+        error_message(&wide).contains("block range larger than 5 blocks"),
+        "{wide}"
+    );
+    let mined_in = |hash: &Value| {
+        let receipt = call(addr, "eth_getTransactionReceipt", serde_json::json!([hash]));
+        u64::from_str_radix(
+            receipt["result"]["blockNumber"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x"),
+            16,
+        )
+        .unwrap()
+    };
+    let (first, last) = (mined_in(&hashes[0]), mined_in(&hashes[1]));
+    let many = logs(first, last);
+    assert!(
+        error_message(&many).contains("more than 2 results"),
+        "{many}"
+    );
+    serving();
+
+    // Response size: one receipt (two BTTC logs, about 2 kB) is served; two in a batch
+    // exceed 3,000 bytes.
+    let receipt = |id: u32, hash: &Value| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"eth_getTransactionReceipt","params":[{hash}]}}"#
+        )
+    };
+    let (_, single) = post_raw(addr, &receipt(1, &hashes[0])).unwrap();
+    assert!(single.contains("blockNumber"), "{single}");
+    let (_, both) = post_raw(
+        addr,
+        &format!("[{},{}]", receipt(1, &hashes[0]), receipt(2, &hashes[1])),
+    )
+    .unwrap();
+    assert!(
+        both.contains("too large") && both.contains("Exceeded max limit of 3000"),
+        "{both}"
+    );
+    serving();
+
+    // Connections: jsonrpsee counts HTTP requests in flight against the limit. Three
+    // requests held open (headers sent, body awaited) take the three places; a fourth is
+    // answered 429; once they are dropped, requests are served again.
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(
+                s,
+                "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match post_raw(addr, one) {
+            Some((429, _)) => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "a fourth request was not turned away: {other:?}"
+            ),
+        }
+    }
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while post(addr, one).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "served again once connections close"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    serving();
+}
+
+/// A signed legacy transfer with a chosen chain id and gas price.
+fn transfer_priced(
+    key: &alloy_signer_local::PrivateKeySigner,
+    nonce: u64,
+    chain_id: u64,
+    gas_price: u128,
+) -> String {
+    use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_signer::SignerSync;
+    let tx = TxLegacy {
+        chain_id: Some(chain_id),
+        nonce,
+        gas_price,
+        gas_limit: 21_000,
+        to: alloy_primitives::TxKind::Call(alloy_primitives::Address::repeat_byte(0x42)),
+        value: alloy_primitives::U256::from(1),
+        input: Default::default(),
+    };
+    let signature = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let envelope = TxEnvelope::from(tx.into_signed(signature));
+    format!(
+        "0x{}",
+        alloy_primitives::hex::encode(envelope.encoded_2718())
+    )
 }

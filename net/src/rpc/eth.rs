@@ -282,19 +282,21 @@ pub trait Web3Api {
 /// The handlers, over any node that implements [`RpcBackend`].
 pub struct EthRpc<B> {
     backend: Arc<B>,
+    limits: super::RpcLimits,
 }
 
 impl<B> Clone for EthRpc<B> {
     fn clone(&self) -> Self {
         Self {
             backend: self.backend.clone(),
+            limits: self.limits,
         }
     }
 }
 
 impl<B: RpcBackend> EthRpc<B> {
-    pub fn new(backend: Arc<B>) -> Self {
-        Self { backend }
+    pub fn new(backend: Arc<B>, limits: super::RpcLimits) -> Self {
+        Self { backend, limits }
     }
 
     fn view(&self) -> RpcResult<B::View<'_>> {
@@ -464,7 +466,8 @@ impl<B: RpcBackend> EthRpc<B> {
         })
     }
 
-    fn call_request(request: &TransactionRequest) -> RpcResult<CallRequest> {
+    fn call_request(&self, request: &TransactionRequest) -> RpcResult<CallRequest> {
+        let cap = self.limits.gas_cap;
         let input = request
             .input
             .clone()
@@ -477,7 +480,7 @@ impl<B: RpcBackend> EthRpc<B> {
                 Some(TxKind::Call(to)) => Some(to),
                 _ => None,
             },
-            gas: Some(request.gas.unwrap_or(RPC_GAS_CAP).min(RPC_GAS_CAP)),
+            gas: Some(request.gas.unwrap_or(cap).min(cap)),
             gas_price: request.gas_price.or(request.max_fee_per_gas),
             value: request.value.unwrap_or_default(),
             input,
@@ -553,7 +556,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
             self.backend.spec(),
             &view,
             &env,
-            &Self::call_request(&request)?,
+            &self.call_request(&request)?,
         )
         .map_err(exec_error)?;
         if outcome.success {
@@ -571,7 +574,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
             self.backend.spec(),
             &view,
             &env,
-            &Self::call_request(&request)?,
+            &self.call_request(&request)?,
         )
         .map_err(exec_error)?
         {
@@ -776,10 +779,11 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
                 format!("invalid block range: from {from} is after to {to}"),
             ));
         }
-        if to - from >= LOGS_BLOCK_RANGE_MAX {
+        let range_max = self.limits.logs_block_range_max;
+        if to - from >= range_max {
             return Err(err(
                 LIMIT_EXCEEDED,
-                format!("block range larger than {LOGS_BLOCK_RANGE_MAX} blocks"),
+                format!("block range larger than {range_max} blocks"),
             ));
         }
         let mut out = Vec::new();
@@ -796,10 +800,13 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
             for (i, (tx, receipt)) in txs.iter().zip(&receipts).enumerate() {
                 for log in convert::rpc_logs(receipt, tx, hash, &header, i as u64, log_index) {
                     if filter.matches(&log.inner) {
-                        if out.len() == LOGS_RESULT_MAX {
+                        if out.len() == self.limits.logs_results_max {
                             return Err(err(
                                 LIMIT_EXCEEDED,
-                                format!("query returned more than {LOGS_RESULT_MAX} results"),
+                                format!(
+                                    "query returned more than {} results",
+                                    self.limits.logs_results_max
+                                ),
                             ));
                         }
                         out.push(log);
@@ -930,7 +937,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
         let view = self.view()?;
         Self::check_latest_state(&view, block)?;
         let env = self.pending_env(&view)?;
-        let call = Self::call_request(&request)?;
+        let call = self.call_request(&request)?;
         let (access_list, outcome) =
             bttc_engine::exec::create_access_list(self.backend.spec(), &view, &env, &call)
                 .map_err(exec_error)?;

@@ -62,13 +62,19 @@ pub trait RpcBackend: Send + Sync + 'static {
     );
 }
 
-/// Bounds of the HTTP server.
+/// Bounds of the JSON-RPC server; each one refused with a clear error.
 #[derive(Debug, Clone, Copy)]
 pub struct RpcLimits {
     pub request_bytes_max: u32,
     pub response_bytes_max: u32,
     pub connections_max: u32,
     pub batch_len_max: u32,
+    /// Gas of `eth_call`, `eth_estimateGas` and `eth_createAccessList`.
+    pub gas_cap: u64,
+    /// Blocks one `eth_getLogs` may span.
+    pub logs_block_range_max: u64,
+    /// Logs one `eth_getLogs` may return.
+    pub logs_results_max: usize,
 }
 
 impl Default for RpcLimits {
@@ -78,6 +84,9 @@ impl Default for RpcLimits {
             response_bytes_max: 128 << 20,
             connections_max: 2_000,
             batch_len_max: 1_000,
+            gas_cap: eth::RPC_GAS_CAP,
+            logs_block_range_max: eth::LOGS_BLOCK_RANGE_MAX,
+            logs_results_max: eth::LOGS_RESULT_MAX,
         }
     }
 }
@@ -101,7 +110,7 @@ pub async fn start_http<B: RpcBackend>(
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let server = bind(addr, limits).await?;
     let local = server.local_addr()?;
-    let rpc = EthRpc::new(backend);
+    let rpc = EthRpc::new(backend, limits);
     let mut module = RpcModule::new(());
     module
         .merge(EthApiServer::into_rpc(rpc.clone()))
