@@ -47,6 +47,9 @@ pub fn load_genesis(path: &Path) -> eyre::Result<alloy_genesis::Genesis> {
 pub fn run(args: ImportArgs) -> eyre::Result<()> {
     let genesis = load_genesis(&args.genesis)?;
     let spec = spec_from_genesis(&genesis)?;
+    // Open the chain file first: a refused import must leave no database behind.
+    let file =
+        File::open(&args.chain).wrap_err_with(|| format!("opening {}", args.chain.display()))?;
     std::fs::create_dir_all(&args.datadir)
         .wrap_err_with(|| format!("creating {}", args.datadir.display()))?;
     let db_path = args.datadir.join("chain");
@@ -85,8 +88,6 @@ pub fn run(args: ImportArgs) -> eyre::Result<()> {
     std::fs::copy(&args.genesis, args.datadir.join(GENESIS_FILE))
         .wrap_err("keeping a copy of the genesis file in the datadir")?;
 
-    let file =
-        File::open(&args.chain).wrap_err_with(|| format!("opening {}", args.chain.display()))?;
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let started = Instant::now();

@@ -268,6 +268,13 @@ fn import_refuses_a_tampered_or_truncated_chain_and_keeps_what_it_checked() {
     assert!(!ok, "{stdout}");
     assert!(stderr.contains("the file ends inside a block"), "{stderr}");
 
+    // A chain file that cannot be opened: refused before any database is made.
+    let nowhere = work.path().join("never-made");
+    let (ok, _, stderr) = import(&nowhere, &genesis, &work.path().join("missing.rlp"));
+    assert!(!ok);
+    assert!(stderr.contains("missing.rlp"), "{stderr}");
+    assert!(!nowhere.exists(), "a refused import left a datadir behind");
+
     // Another chain's genesis is refused for an existing database.
     let mut other: Value =
         serde_json::from_str(&std::fs::read_to_string(&genesis).unwrap()).unwrap();

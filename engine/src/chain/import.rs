@@ -293,6 +293,7 @@ pub fn import_block<S: StateReader + TrieReader>(
     let mut outcome = executor
         .execute_block(state, &env, &txs)
         .map_err(|source| ImportError::Exec { number, source })?;
+    check_ommers(number, &block.body.ommers)?;
     if let Some(reward) = spec.block_reward {
         pay_rewards(
             state,
@@ -331,6 +332,28 @@ pub fn import_block<S: StateReader + TrieReader>(
     })
 }
 
+/// At most two uncles, each one to six blocks older than the block (Ethereum's rules; the
+/// rewards below depend on it).
+fn check_ommers(number: u64, ommers: &[Header]) -> Result<(), ImportError> {
+    check(
+        number,
+        "uncle count at most 2",
+        ommers.len().min(3),
+        ommers.len().min(2),
+    )?;
+    for ommer in ommers {
+        if ommer.number >= number || number - ommer.number > 6 {
+            return Err(ImportError::Mismatch {
+                number,
+                what: "uncle number",
+                found: ommer.number.to_string(),
+                expected: format!("{} to {}", number.saturating_sub(6), number - 1),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Ethash rewards: the miner gets `reward` plus `reward / 32` per uncle; each uncle's miner
 /// gets `reward × (8 + uncle.number − number) / 8`.
 fn pay_rewards<S: StateReader>(
@@ -366,4 +389,57 @@ fn pay_rewards<S: StateReader>(
         account.balance += amount;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uncle(number: u64) -> Header {
+        Header {
+            number,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn uncles_must_be_one_to_six_blocks_older_and_at_most_two() {
+        assert!(check_ommers(10, &[uncle(9), uncle(4)]).is_ok());
+        assert!(check_ommers(10, &[uncle(3)]).is_err(), "seven blocks older");
+        assert!(check_ommers(10, &[uncle(10)]).is_err(), "not older");
+        assert!(
+            check_ommers(10, &[uncle(u64::MAX)]).is_err(),
+            "from the future"
+        );
+        assert!(
+            check_ommers(10, &[uncle(9), uncle(8), uncle(7)]).is_err(),
+            "three"
+        );
+    }
+
+    #[test]
+    fn rewards_follow_ethash() {
+        // The miner gets 2 ETH + 1/32 per uncle; an uncle one block older gets 7/8 of 2 ETH.
+        let state = crate::exec::MemState::default();
+        let mut changes = StateChanges::default();
+        let header = Header {
+            number: 10,
+            beneficiary: Address::repeat_byte(1),
+            ..Default::default()
+        };
+        let ommer = Header {
+            number: 9,
+            beneficiary: Address::repeat_byte(2),
+            ..Default::default()
+        };
+        pay_rewards(&state, &mut changes, &header, &[ommer], 2 * ETHER).unwrap();
+        let balance = |b: u8| {
+            changes.accounts[&Address::repeat_byte(b)]
+                .account
+                .unwrap()
+                .balance
+        };
+        assert_eq!(balance(1), U256::from(2 * ETHER + 2 * ETHER / 32));
+        assert_eq!(balance(2), U256::from(2 * ETHER * 7 / 8));
+    }
 }

@@ -238,7 +238,6 @@ impl Mempool {
         next
     }
 
-    /// Counts (pending, queued) transactions.
     /// Every pooled transaction, split as geth's `txpool_content`: (pending, queued), each by
     /// sender and nonce.
     pub fn content(&self) -> (PoolContent, PoolContent) {
@@ -258,6 +257,7 @@ impl Mempool {
         (pending, queued)
     }
 
+    /// Counts (pending, queued) transactions.
     pub fn counts(&self) -> (usize, usize) {
         let pending: usize = self
             .senders

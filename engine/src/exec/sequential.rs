@@ -329,7 +329,8 @@ pub fn create_access_list<S: StateReader>(
     env: &BlockEnv,
     request: &CallRequest,
 ) -> Result<(alloy_eips::eip2930::AccessList, CallOutcome), ExecError> {
-    /// Each round can only add entries; a call reaching more than this many is pathological.
+    /// Each round can only add entries; a call still growing its list after this many rounds
+    /// is answered with the list so far.
     const ROUNDS_MAX: usize = 16;
     let mut excluded: std::collections::BTreeSet<Address> = revm::precompile::Precompiles::new(
         revm::precompile::PrecompileSpecId::from_spec_id(spec.spec_id),
@@ -337,17 +338,34 @@ pub fn create_access_list<S: StateReader>(
     .addresses()
     .copied()
     .collect();
-    excluded.insert(request.from.unwrap_or_default());
-    if let Some(to) = request.to {
-        excluded.insert(to);
+    let from = request.from.unwrap_or_default();
+    excluded.insert(from);
+    match request.to {
+        Some(to) => {
+            excluded.insert(to);
+        }
+        // As geth: the contract a creation makes is not listed either.
+        None => {
+            let nonce = state
+                .account(&from)
+                .map_err(ExecError::State)?
+                .map_or(0, |a| a.nonce);
+            excluded.insert(from.create(nonce));
+        }
     }
     let mut request = request.clone();
     let mut list = request.access_list.clone();
     for _ in 0..ROUNDS_MAX {
         request.access_list = list.clone();
+        // Entries carry over between rounds (the caller's too, as geth keeps them), so the
+        // list only grows and the loop ends.
         let recorder = crate::exec::bttc_logs::AccessRecorder {
             excluded: excluded.clone(),
-            touched: Default::default(),
+            touched: list
+                .0
+                .iter()
+                .map(|item| (item.address, item.storage_keys.iter().copied().collect()))
+                .collect(),
         };
         let (outcome, recorder) = call_with(spec, state, env, &request, Some(recorder))?;
         let touched = recorder.expect("recorder returned").touched;
@@ -386,7 +404,11 @@ fn call_with<S: StateReader>(
     let mut evm = build_evm(spec, state, block, true);
     let tx = TxEnv {
         // An access list needs an EIP-2930 transaction for revm to charge and warm it.
-        tx_type: if request.access_list.is_empty() { 0 } else { 1 },
+        tx_type: if request.access_list.is_empty() || !spec.spec_id.is_enabled_in(SpecId::BERLIN) {
+            0
+        } else {
+            1
+        },
         caller: request.from.unwrap_or_default(),
         gas_limit: request.gas.unwrap_or(env.gas_limit).min(env.gas_limit),
         gas_price,
@@ -395,7 +417,12 @@ fn call_with<S: StateReader>(
         data: request.input.clone(),
         nonce: 0,
         chain_id: Some(spec.chain_id),
-        access_list: request.access_list.clone(),
+        // Access lists exist from Berlin on; before, a call carries none.
+        access_list: if spec.spec_id.is_enabled_in(SpecId::BERLIN) {
+            request.access_list.clone()
+        } else {
+            Default::default()
+        },
         ..Default::default()
     };
     let tracing = accesses.is_some();

@@ -364,14 +364,11 @@ impl<B: RpcBackend> EthRpc<B> {
     }
 
     /// The chain's total difficulty up to `number`, on proof-of-work chains (imported ones);
-    /// summed from the headers (imported chains are short).
+    /// summed from the headers, O(number): imported chains are short (a stored running total
+    /// is needed before long ones are).
     fn total_difficulty(&self, view: &B::View<'_>, number: u64) -> RpcResult<Option<U256>> {
-        if self
-            .backend
-            .spec()
-            .spec_id
-            .is_enabled_in(bttc_engine::chain::spec::SpecId::MERGE)
-        {
+        // Only proof-of-work chains (imported, with block rewards) have a total difficulty.
+        if self.backend.spec().block_reward.is_none() {
             return Ok(None);
         }
         let mut total = U256::ZERO;
@@ -921,7 +918,8 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
         Ok(AccountProof {
             address,
             balance: account.map(|a| a.balance).unwrap_or_default(),
-            code_hash: account.map_or(alloy_primitives::KECCAK256_EMPTY, |a| a.code_hash),
+            // As geth: an absent account has a zero code hash.
+            code_hash: account.map_or(B256::ZERO, |a| a.code_hash),
             nonce: U64::from(account.map(|a| a.nonce).unwrap_or_default()),
             storage_hash,
             account_proof,
