@@ -17,10 +17,10 @@ use bttc_engine::{
             },
             root::{ERC20Predicate, RootChainManager, StateSender, TestRootERC20, TestRootERC721},
         },
-        exit::{ExitPayload, receipt_proof},
+        exit::ExitPayload,
         testing::{
             EvmChain, Executed, MinedBlock, TxRequest,
-            bridge::{Child, Root, STATE_SYNCED, TRON, TRON_ETHER, ok, reason, withdraw_log_index},
+            bridge::{Child, Root, STATE_SYNCED, TRON, TRON_ETHER, exit_payload, ok, reason},
             test_key,
         },
     },
@@ -293,16 +293,9 @@ fn exits_with_real_proofs_release_tokens_once_and_tampered_proofs_are_refused() 
     let (second, _) = root.checkpoint(&child.chain, child.chain.number);
     assert_eq!(second, 20_000);
 
-    let exit = |tx_index: usize, token: Address| ExitPayload {
-        header_number: U256::from(header),
-        block_proof: tree.proof(block.number as usize).unwrap().into(),
-        block_number: block.number,
-        block_time: block.timestamp,
-        tx_root: block.tx_root,
-        receipt_root: block.receipt_root,
-        receipt: receipt_proof(&block.receipts, tx_index).unwrap(),
-        log_index: withdraw_log_index(&block.executed[tx_index], token),
-    };
+    // The first checkpoint starts at block 0.
+    let exit =
+        |tx_index: usize, token: Address| exit_payload(header, 0, &tree, &block, tx_index, token);
     let erc20_exit = exit(1, erc20);
     let native_exit = exit(2, NATIVE_TOKEN);
     let nft_exit = exit(3, erc721);

@@ -14,10 +14,9 @@ use bttc_engine::{
     root::{
         checkpoint::CheckpointData,
         contracts::{NATIVE_TOKEN, root::StakeManager},
-        exit::{ExitPayload, receipt_proof},
         testing::{
             TxRequest,
-            bridge::{Child, Root, ok, withdraw_log_index},
+            bridge::{Child, Root, exit_payload, ok},
             staking::{BOR_CHAIN_ID, Staking, Validators},
             test_key,
         },
@@ -160,16 +159,8 @@ fn bridge_gas(spec: &ChainSpec) -> BridgeGas {
     assert!(block.executed.iter().all(|e| e.success));
     child.chain.mine(&[]);
     let (header, tree) = root.checkpoint(&child.chain, child.chain.number);
-    let exit = |i: usize, token: Address| ExitPayload {
-        header_number: U256::from(header),
-        block_proof: tree.proof(block.number as usize).unwrap().into(),
-        block_number: block.number,
-        block_time: block.timestamp,
-        tx_root: block.tx_root,
-        receipt_root: block.receipt_root,
-        receipt: receipt_proof(&block.receipts, i).unwrap(),
-        log_index: withdraw_log_index(&block.executed[i], token),
-    };
+    // The first checkpoint starts at block 0.
+    let exit = |i: usize, token: Address| exit_payload(header, 0, &tree, &block, i, token);
     let mut exit_gas = Vec::new();
     for (i, token) in [(0, erc20), (1, NATIVE_TOKEN), (2, erc721)] {
         let input = bttc_engine::root::contracts::root::RootChainManager::exitCall {

@@ -407,3 +407,29 @@ pub fn withdraw_log_index(executed: &Executed, token: Address) -> u64 {
         .position(|l| l.address == token && l.topics()[0] == WITHDRAW_TO)
         .expect("a WithdrawTo log") as u64
 }
+
+/// The exit of the `WithdrawTo` of `token` in transaction `tx_index` of `block`, proven
+/// against checkpoint `header`, whose tree `tree` starts at block `start`.
+pub fn exit_payload(
+    header: u64,
+    start: u64,
+    tree: &CheckpointTree,
+    block: &super::MinedBlock,
+    tx_index: usize,
+    token: Address,
+) -> crate::root::exit::ExitPayload {
+    crate::root::exit::ExitPayload {
+        header_number: U256::from(header),
+        block_proof: tree
+            .proof((block.number - start) as usize)
+            .expect("the block is in the checkpoint")
+            .into(),
+        block_number: block.number,
+        block_time: block.timestamp,
+        tx_root: block.tx_root,
+        receipt_root: block.receipt_root,
+        receipt: crate::root::exit::receipt_proof(&block.receipts, tx_index)
+            .expect("the transaction is in the block"),
+        log_index: withdraw_log_index(&block.executed[tx_index], token),
+    }
+}
