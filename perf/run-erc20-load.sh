@@ -10,7 +10,7 @@ DURATION="${2:-60}"
 PORT="${PORT:-18645}"
 cargo build --release --bin bttc -p bttc --bin loadgen -p bttc-perf 2>&1 | tail -1
 DATADIR="$(mktemp -d /tmp/bttc-load-XXXXXX)"
-target/release/bttc node --dev --datadir "$DATADIR" --http.port "$PORT" --block-time 2 --db.sync durable \
+target/release/bttc node --dev --datadir "$DATADIR" --http.port "$PORT" --ws.port "$((PORT + 1))" --block-time 2 --db.sync durable \
   > "$DATADIR/node.log" 2>&1 &
 NODE=$!
 trap 'kill $NODE 2>/dev/null; wait $NODE 2>/dev/null; rm -rf "$DATADIR"' EXIT

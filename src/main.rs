@@ -10,7 +10,7 @@ use bttc_engine::chain::{
     genesis::{DEV_ACCOUNT_COUNT, Genesis, dev_signers},
     spec::ChainSpec,
 };
-use bttc_net::rpc::{RpcLimits, start_http};
+use bttc_net::rpc::{HttpAccess, RpcLimits, start};
 use bttc_storage::{ChainDb, SyncMode};
 use clap::{Parser, Subcommand, ValueEnum};
 use eyre::{Context, bail};
@@ -99,6 +99,22 @@ struct NodeArgs {
     http_addr: std::net::IpAddr,
     #[arg(long = "http.port", default_value_t = 8545)]
     http_port: u16,
+    /// Browser origins allowed to call over HTTP (CORS), comma-separated; `*` allows any.
+    #[arg(long = "http.corsdomain", default_value = "*", value_delimiter = ',')]
+    http_corsdomain: Vec<String>,
+    /// `Host` names the HTTP and WebSocket servers answer (any port), comma-separated; `*`
+    /// allows any. Guards a local node against DNS rebinding.
+    #[arg(
+        long = "http.vhosts",
+        default_value = "localhost,127.0.0.1,[::1]",
+        value_delimiter = ','
+    )]
+    http_vhosts: Vec<String>,
+    #[arg(long = "ws.addr", default_value = "127.0.0.1")]
+    ws_addr: std::net::IpAddr,
+    /// JSON-RPC over WebSocket, with eth_subscribe; 0 picks a free port.
+    #[arg(long = "ws.port", default_value_t = 8546)]
+    ws_port: u16,
     /// Seconds between blocks; 0 makes a block as soon as transactions arrive.
     #[arg(long = "block-time", default_value_t = 2.0)]
     block_time: f64,
@@ -136,6 +152,15 @@ struct RpcArgs {
     /// Logs one eth_getLogs may return.
     #[arg(long = "rpc.logs-max-results", default_value_t = 10_000)]
     logs_max_results: usize,
+    /// Live eth_subscribe subscriptions one WebSocket connection may hold.
+    #[arg(long = "ws.max-subscriptions", default_value_t = 1_024)]
+    max_subscriptions: u32,
+    /// Filters (eth_newFilter and kin) installed at once, all callers together.
+    #[arg(long = "rpc.max-filters", default_value_t = 10_000)]
+    max_filters: usize,
+    /// Seconds a filter lives without being polled.
+    #[arg(long = "rpc.filter-timeout", default_value_t = 300)]
+    filter_timeout: u64,
 }
 
 impl RpcArgs {
@@ -148,6 +173,9 @@ impl RpcArgs {
             gas_cap: self.gas_cap,
             logs_block_range_max: self.logs_block_range,
             logs_results_max: self.logs_max_results,
+            subscriptions_per_connection_max: self.max_subscriptions,
+            filters_max: self.max_filters,
+            filter_idle: Duration::from_secs(self.filter_timeout),
         };
         if [
             u64::from(limits.request_bytes_max),
@@ -157,10 +185,13 @@ impl RpcArgs {
             limits.gas_cap,
             limits.logs_block_range_max,
             limits.logs_results_max as u64,
+            u64::from(limits.subscriptions_per_connection_max),
+            limits.filters_max as u64,
+            self.filter_timeout,
         ]
         .contains(&0)
         {
-            bail!("every --rpc.* limit must be at least 1");
+            bail!("every --rpc.* and --ws.* limit must be at least 1");
         }
         Ok(limits)
     }
@@ -331,12 +362,7 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
     }
     println!("\nData directory: {}", args.datadir.display());
     println!("Chain tip: block {tip} ({tip_hash})");
-    serve(
-        node,
-        SocketAddr::new(args.http_addr, args.http_port),
-        args.rpc.limits()?,
-        true,
-    )
+    serve(node, Endpoints::from_args(&args)?, true)
 }
 
 /// `bttc node --datadir DIR` without `--dev`: serves the chain `bttc import` wrote into DIR,
@@ -373,24 +399,57 @@ fn run_follower(args: NodeArgs) -> eyre::Result<()> {
         spec.chain_id,
         format!("{:?}", spec.spec_id).to_lowercase()
     );
-    serve(
-        node,
-        SocketAddr::new(args.http_addr, args.http_port),
-        args.rpc.limits()?,
-        false,
-    )
+    serve(node, Endpoints::from_args(&args)?, false)
 }
 
-/// Serves JSON-RPC on `addr` with the ingest thread (and, when `produce`, the block producer)
-/// until interrupted, terminated or stopped; then stops everything in order.
-fn serve(node: Arc<Node>, addr: SocketAddr, limits: RpcLimits, produce: bool) -> eyre::Result<()> {
+/// Where and how the node serves JSON-RPC.
+struct Endpoints {
+    http: SocketAddr,
+    ws: SocketAddr,
+    limits: RpcLimits,
+    access: HttpAccess,
+}
+
+impl Endpoints {
+    fn from_args(args: &NodeArgs) -> eyre::Result<Self> {
+        let list = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        Ok(Self {
+            http: SocketAddr::new(args.http_addr, args.http_port),
+            ws: SocketAddr::new(args.ws_addr, args.ws_port),
+            limits: args.rpc.limits()?,
+            access: HttpAccess {
+                cors_origins: list(&args.http_corsdomain),
+                hosts: list(&args.http_vhosts),
+            },
+        })
+    }
+}
+
+/// Serves JSON-RPC with the ingest thread (and, when `produce`, the block producer) until
+/// interrupted, terminated or stopped; then stops everything in order.
+fn serve(node: Arc<Node>, endpoints: Endpoints, produce: bool) -> eyre::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (local, server) = runtime
-        .block_on(start_http(node.clone(), addr, limits))
-        .wrap_err_with(|| format!("starting the JSON-RPC server on {addr}"))?;
-    println!("\nListening on http://{local}\n");
+    let server = runtime
+        .block_on(start(
+            node.clone(),
+            endpoints.http,
+            Some(endpoints.ws),
+            endpoints.limits,
+            &endpoints.access,
+        ))
+        .wrap_err("starting the JSON-RPC servers")?;
+    println!("\nListening on http://{}", server.http);
+    if let Some(ws) = server.ws {
+        println!("Listening on ws://{ws}");
+    }
+    println!();
 
     let ingest = {
         let node = node.clone();
@@ -418,17 +477,16 @@ fn serve(node: Arc<Node>, addr: SocketAddr, limits: RpcLimits, produce: bool) ->
 
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let stopped = server.clone();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
             _ = term.recv() => tracing::info!("terminated, shutting down"),
-            _ = stopped.stopped() => {},
+            _ = server.stopped() => {},
             _ = wait_stopped(&node) => {},
         }
         eyre::Ok(())
     })?;
     node.stop();
-    let _ = server.stop();
+    server.stop();
     ingest
         .join()
         .map_err(|_| eyre::eyre!("ingest thread panicked"))?;

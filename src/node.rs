@@ -16,7 +16,7 @@ use bttc_engine::{
     pipeline::SenderRecoveryStage,
     primitives::{Account, RecoveredTx, TX_ENCODED_LEN_MAX},
 };
-use bttc_net::rpc::{RpcBackend, SubmitError};
+use bttc_net::rpc::{RpcBackend, SubmitError, events::ChainEvents};
 use bttc_storage::{BlockWrite, ChainDb, ReadView, StorageError};
 use eyre::{Context, eyre};
 use parking_lot::{Condvar, Mutex};
@@ -69,6 +69,7 @@ pub struct Node {
     shutdown: AtomicBool,
     block_time: Duration,
     beneficiary: Address,
+    events: ChainEvents,
 }
 
 impl Node {
@@ -91,6 +92,7 @@ impl Node {
             shutdown: AtomicBool::new(false),
             block_time,
             beneficiary,
+            events: ChainEvents::new(0),
         };
         match genesis {
             Some(genesis) => node.init_genesis(genesis)?,
@@ -100,6 +102,7 @@ impl Node {
                 }
             }
         }
+        node.events.block_committed(node.tip()?.0);
         Ok(node)
     }
 
@@ -153,6 +156,7 @@ impl Node {
                     continue;
                 }
             };
+            let mut pooled = Vec::with_capacity(batch.len());
             for (recovered, reply) in batch {
                 let result = match recovered {
                     Err(e) => Err(SubmitError::Pool(PoolError::InvalidSignature(e))),
@@ -165,6 +169,7 @@ impl Node {
                             });
                             pool.insert(tx, account)
                                 .map(|i| i.hash)
+                                .inspect(|hash| pooled.push(*hash))
                                 .map_err(SubmitError::Pool)
                         }
                     },
@@ -173,6 +178,9 @@ impl Node {
             }
             drop(pool);
             self.pool_signal.raise();
+            for hash in pooled {
+                self.events.tx_pooled(hash);
+            }
         }
     }
 
@@ -251,6 +259,7 @@ impl Node {
         }));
         let (pending, queued) = pool.counts();
         drop(pool);
+        self.events.block_committed(built.header.number);
         tracing::info!(
             number = built.header.number,
             hash = %built.hash,
@@ -321,6 +330,10 @@ impl RpcBackend for Node {
 
     fn spec(&self) -> &ChainSpec {
         &self.spec
+    }
+
+    fn events(&self) -> &ChainEvents {
+        &self.events
     }
 
     async fn submit(&self, raw: Bytes) -> Result<B256, SubmitError> {

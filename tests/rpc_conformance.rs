@@ -133,7 +133,7 @@ fn serve_imported(dir: &Path) -> (tempfile::TempDir, Node, SocketAddr) {
     (datadir, node, addr)
 }
 
-/// Starts `bttc node ARGS DATADIR --http.port P` on a free port and waits until it answers.
+/// Starts `bttc node ARGS DATADIR --http.port P --ws.port W` on free ports and waits until it answers.
 fn start_node(args: &[&str], datadir: &Path) -> (Node, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -143,6 +143,7 @@ fn start_node(args: &[&str], datadir: &Path) -> (Node, SocketAddr) {
             .args(args)
             .arg(datadir)
             .args(["--http.port", &port.to_string()])
+            .args(["--ws.port", &free_port().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

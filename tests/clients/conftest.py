@@ -40,11 +40,14 @@ class DevNode:
     def __init__(self, datadir: Path, block_time: str = "0", extra=()):
         self.datadir = datadir
         self.port = free_port()
+        self.ws_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.ws_port}"
         self.log_path = datadir / "node.log"
         self.args = [
             str(bttc_binary()), "node", "--dev", "--datadir", str(datadir),
-            "--http.port", str(self.port), "--block-time", block_time, *extra,
+            "--http.port", str(self.port), "--ws.port", str(self.ws_port),
+            "--block-time", block_time, *extra,
         ]
         self.proc = None
 

@@ -26,11 +26,12 @@ function freePort() {
   });
 }
 
-async function startNode() {
+async function startNode(blockTime = '0') {
   assert.ok(fs.existsSync(bin), `bttc binary not found at ${bin}: run cargo build or set BTTC_BIN`);
   const datadir = fs.mkdtempSync(path.join(os.tmpdir(), 'bttc-ethers-'));
   const port = await freePort();
-  const proc = spawn(bin, ['node', '--dev', '--datadir', datadir, '--http.port', String(port), '--block-time', '0'], {
+  const wsPort = await freePort();
+  const proc = spawn(bin, ['node', '--dev', '--datadir', datadir, '--http.port', String(port), '--ws.port', String(wsPort), '--block-time', blockTime], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -50,7 +51,7 @@ async function startNode() {
     assert.ok(Date.now() < deadline, 'node did not start within 60 s');
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url, stop: () => { proc.kill('SIGTERM'); fs.rmSync(datadir, { recursive: true, force: true }); } };
+  return { url, wsUrl: `ws://127.0.0.1:${wsPort}`, stop: () => { proc.kill('SIGTERM'); fs.rmSync(datadir, { recursive: true, force: true }); } };
 }
 
 test('ethers deploys the ERC-20 and transfers', async () => {

@@ -36,17 +36,17 @@ pub const RPC_GAS_CAP: u64 = 50_000_000;
 /// The priority fee suggested to wallets.
 pub const SUGGESTED_TIP: u128 = 1_000_000_000;
 
-const INVALID_PARAMS: i32 = -32602;
-const INTERNAL: i32 = -32603;
-const SERVER: i32 = -32000;
-const LIMIT_EXCEEDED: i32 = -32005;
+pub(super) const INVALID_PARAMS: i32 = -32602;
+pub(super) const INTERNAL: i32 = -32603;
+pub(super) const SERVER: i32 = -32000;
+pub(super) const LIMIT_EXCEEDED: i32 = -32005;
 const REVERTED: i32 = 3;
 
-fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+pub(super) fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObject::owned(code, message.into(), None::<()>)
 }
 
-fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+pub(super) fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     err(INTERNAL, e.to_string())
 }
 
@@ -279,10 +279,99 @@ pub trait Web3Api {
     fn client_version(&self) -> RpcResult<String>;
 }
 
+/// A block's header and hash; `None` past the tip.
+pub(super) fn header_and_hash<V: BlockReader>(
+    view: &V,
+    number: u64,
+) -> RpcResult<Option<(Header, B256)>> {
+    let Some(header) = view.header(number).map_err(internal)? else {
+        return Ok(None);
+    };
+    let hash = view
+        .canonical_hash(number)
+        .map_err(internal)?
+        .ok_or_else(|| internal("canonical hash missing"))?;
+    Ok(Some((header, hash)))
+}
+
+/// The blocks a log filter names, with tags and numbers past the tip read as the tip.
+pub(super) fn filter_range<V: BlockReader>(
+    view: &V,
+    filter: &Filter,
+    tip: u64,
+) -> RpcResult<(u64, u64)> {
+    let (from, to) = match filter.block_option {
+        FilterBlockOption::AtBlockHash(hash) => {
+            let n = view
+                .block_number(&hash)
+                .map_err(internal)?
+                .ok_or_else(|| err(SERVER, "unknown block"))?;
+            (n, n)
+        }
+        FilterBlockOption::Range {
+            from_block,
+            to_block,
+        } => {
+            let bound = |tag: Option<BlockNumberOrTag>| match tag {
+                Some(BlockNumberOrTag::Earliest) => 0,
+                Some(BlockNumberOrTag::Number(n)) => n.min(tip),
+                _ => tip,
+            };
+            (bound(from_block), bound(to_block))
+        }
+    };
+    if from > to {
+        return Err(err(
+            INVALID_PARAMS,
+            format!("invalid block range: from {from} is after to {to}"),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// The logs of blocks `from..=to` that match `filter`, in chain order; more than
+/// `results_max` is refused.
+pub(super) fn collect_logs<V: BlockReader>(
+    view: &V,
+    from: u64,
+    to: u64,
+    filter: &Filter,
+    results_max: usize,
+) -> RpcResult<Vec<Log>> {
+    let mut out = Vec::new();
+    for number in from..=to {
+        let Some((header, hash)) = header_and_hash(view, number)? else {
+            break;
+        };
+        if !filter.matches_bloom(header.logs_bloom) {
+            continue;
+        }
+        let txs = view.body(number).map_err(internal)?.unwrap_or_default();
+        let receipts = view.receipts(number).map_err(internal)?.unwrap_or_default();
+        let mut log_index = 0u64;
+        for (i, (tx, receipt)) in txs.iter().zip(&receipts).enumerate() {
+            for log in convert::rpc_logs(receipt, tx, hash, &header, i as u64, log_index) {
+                if filter.matches(&log.inner) {
+                    if out.len() == results_max {
+                        return Err(err(
+                            LIMIT_EXCEEDED,
+                            format!("query returned more than {results_max} results"),
+                        ));
+                    }
+                    out.push(log);
+                }
+            }
+            log_index += receipt.receipt.logs.len() as u64;
+        }
+    }
+    Ok(out)
+}
+
 /// The handlers, over any node that implements [`RpcBackend`].
 pub struct EthRpc<B> {
-    backend: Arc<B>,
-    limits: super::RpcLimits,
+    pub(super) backend: Arc<B>,
+    pub(super) limits: super::RpcLimits,
+    pub(super) filters: Arc<super::filter::Filters>,
 }
 
 impl<B> Clone for EthRpc<B> {
@@ -290,20 +379,29 @@ impl<B> Clone for EthRpc<B> {
         Self {
             backend: self.backend.clone(),
             limits: self.limits,
+            filters: self.filters.clone(),
         }
     }
 }
 
 impl<B: RpcBackend> EthRpc<B> {
     pub fn new(backend: Arc<B>, limits: super::RpcLimits) -> Self {
-        Self { backend, limits }
+        let filters = Arc::new(super::filter::Filters::new(
+            limits.filters_max,
+            limits.filter_idle,
+        ));
+        Self {
+            backend,
+            limits,
+            filters,
+        }
     }
 
-    fn view(&self) -> RpcResult<B::View<'_>> {
+    pub(super) fn view(&self) -> RpcResult<B::View<'_>> {
         self.backend.view().map_err(internal)
     }
 
-    fn tip(view: &B::View<'_>) -> RpcResult<u64> {
+    pub(super) fn tip(view: &B::View<'_>) -> RpcResult<u64> {
         view.tip()
             .map_err(internal)?
             .ok_or_else(|| internal("no block committed yet"))
@@ -338,14 +436,7 @@ impl<B: RpcBackend> EthRpc<B> {
     }
 
     fn header_and_hash(view: &B::View<'_>, number: u64) -> RpcResult<Option<(Header, B256)>> {
-        let Some(header) = view.header(number).map_err(internal)? else {
-            return Ok(None);
-        };
-        let hash = view
-            .canonical_hash(number)
-            .map_err(internal)?
-            .ok_or_else(|| internal("canonical hash missing"))?;
-        Ok(Some((header, hash)))
+        header_and_hash(view, number)
     }
 
     fn block(&self, view: &B::View<'_>, number: u64, full: bool) -> RpcResult<Option<Block>> {
@@ -749,33 +840,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
     fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
         let view = self.view()?;
         let tip = Self::tip(&view)?;
-        let (from, to) = match filter.block_option {
-            FilterBlockOption::AtBlockHash(hash) => {
-                let n = view
-                    .block_number(&hash)
-                    .map_err(internal)?
-                    .ok_or_else(|| err(SERVER, "unknown block"))?;
-                (n, n)
-            }
-            FilterBlockOption::Range {
-                from_block,
-                to_block,
-            } => {
-                let bound = |tag: Option<BlockNumberOrTag>| -> RpcResult<u64> {
-                    Ok(match tag {
-                        None => tip,
-                        Some(t) => Self::resolve(&view, t)?.unwrap_or(tip),
-                    })
-                };
-                (bound(from_block)?, bound(to_block)?)
-            }
-        };
-        if from > to {
-            return Err(err(
-                INVALID_PARAMS,
-                format!("invalid block range: from {from} is after to {to}"),
-            ));
-        }
+        let (from, to) = filter_range(&view, &filter, tip)?;
         let range_max = self.limits.logs_block_range_max;
         if to - from >= range_max {
             return Err(err(
@@ -783,36 +848,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
                 format!("block range larger than {range_max} blocks"),
             ));
         }
-        let mut out = Vec::new();
-        for number in from..=to {
-            let Some((header, hash)) = Self::header_and_hash(&view, number)? else {
-                break;
-            };
-            if !filter.matches_bloom(header.logs_bloom) {
-                continue;
-            }
-            let txs = view.body(number).map_err(internal)?.unwrap_or_default();
-            let receipts = view.receipts(number).map_err(internal)?.unwrap_or_default();
-            let mut log_index = 0u64;
-            for (i, (tx, receipt)) in txs.iter().zip(&receipts).enumerate() {
-                for log in convert::rpc_logs(receipt, tx, hash, &header, i as u64, log_index) {
-                    if filter.matches(&log.inner) {
-                        if out.len() == self.limits.logs_results_max {
-                            return Err(err(
-                                LIMIT_EXCEEDED,
-                                format!(
-                                    "query returned more than {} results",
-                                    self.limits.logs_results_max
-                                ),
-                            ));
-                        }
-                        out.push(log);
-                    }
-                }
-                log_index += receipt.receipt.logs.len() as u64;
-            }
-        }
-        Ok(out)
+        collect_logs(&view, from, to, &filter, self.limits.logs_results_max)
     }
 
     fn block_tx_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {

@@ -3,6 +3,9 @@
 pub mod convert;
 pub mod delivery;
 mod eth;
+pub mod events;
+pub mod filter;
+pub mod pubsub;
 
 pub use eth::{
     BorApiServer, DebugApiServer, EthApiServer, EthRpc, NetApiServer, TxpoolApiServer,
@@ -15,11 +18,15 @@ use bttc_engine::{
     exec::StateReader,
     primitives::RecoveredTx,
 };
+use http::{HeaderValue, Method, header};
 use jsonrpsee::{
     RpcModule,
-    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
+    server::{
+        BatchRequestConfig, Server, ServerConfig, ServerHandle, middleware::http::HostFilterLayer,
+    },
 };
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tower_http::cors::{self, CorsLayer};
 
 /// Why a raw transaction was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +52,8 @@ pub trait RpcBackend: Send + Sync + 'static {
 
     fn view(&self) -> Result<Self::View<'_>, String>;
     fn spec(&self) -> &ChainSpec;
+    /// The committed tip and pooled transactions, for subscriptions and filters.
+    fn events(&self) -> &events::ChainEvents;
     /// Validates and pools a transaction (sender recovery runs in the node's pipeline).
     fn submit(&self, raw: Bytes) -> impl Future<Output = Result<B256, SubmitError>> + Send;
     fn pool_tx(&self, hash: &B256) -> Option<Arc<RecoveredTx>>;
@@ -75,6 +84,12 @@ pub struct RpcLimits {
     pub logs_block_range_max: u64,
     /// Logs one `eth_getLogs` may return.
     pub logs_results_max: usize,
+    /// Live `eth_subscribe` subscriptions on one WebSocket connection.
+    pub subscriptions_per_connection_max: u32,
+    /// Installed filters, all callers together.
+    pub filters_max: usize,
+    /// A filter not polled for this long is uninstalled.
+    pub filter_idle: Duration,
 }
 
 impl Default for RpcLimits {
@@ -87,6 +102,9 @@ impl Default for RpcLimits {
             gas_cap: eth::RPC_GAS_CAP,
             logs_block_range_max: eth::LOGS_BLOCK_RANGE_MAX,
             logs_results_max: eth::LOGS_RESULT_MAX,
+            subscriptions_per_connection_max: 1_024,
+            filters_max: 10_000,
+            filter_idle: Duration::from_secs(300),
         }
     }
 }
@@ -102,33 +120,162 @@ pub(crate) async fn bind(addr: SocketAddr, limits: RpcLimits) -> std::io::Result
     Server::builder().set_config(config).build(addr).await
 }
 
-/// Starts the HTTP JSON-RPC server; it runs until the handle is stopped or dropped.
-pub async fn start_http<B: RpcBackend>(
-    backend: Arc<B>,
-    addr: SocketAddr,
-    limits: RpcLimits,
-) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let server = bind(addr, limits).await?;
-    let local = server.local_addr()?;
-    let rpc = EthRpc::new(backend, limits);
+/// Who may call over HTTP: browser origins (CORS) and `Host` names. `"*"` allows any.
+#[derive(Debug, Clone)]
+pub struct HttpAccess {
+    pub cors_origins: Vec<String>,
+    pub hosts: Vec<String>,
+}
+
+impl Default for HttpAccess {
+    fn default() -> Self {
+        Self {
+            cors_origins: vec!["*".into()],
+            hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+        }
+    }
+}
+
+/// Why the servers did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid CORS origin {0:?}")]
+    Origin(String),
+    #[error("invalid host {0:?} in the host allow-list")]
+    Host(String),
+}
+
+/// The running JSON-RPC servers; they stop when this is dropped or [`RpcServers::stop`]ped.
+pub struct RpcServers {
+    pub http: SocketAddr,
+    pub ws: Option<SocketAddr>,
+    handles: Vec<ServerHandle>,
+}
+
+impl RpcServers {
+    pub fn stop(&self) {
+        for handle in &self.handles {
+            let _ = handle.stop();
+        }
+    }
+
+    /// Resolves when the servers stop.
+    pub async fn stopped(&self) {
+        for handle in &self.handles {
+            handle.clone().stopped().await;
+        }
+    }
+}
+
+fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let layer = CorsLayer::new()
+        .allow_methods([Method::POST, Method::GET, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE]);
+    if origins.iter().any(|o| o == "*") {
+        return Ok(Some(layer.allow_origin(cors::Any)));
+    }
+    let parsed = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o).map_err(|_| StartError::Origin(o.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(layer.allow_origin(parsed)))
+}
+
+fn host_layer(hosts: &[String]) -> Result<HostFilterLayer, StartError> {
+    if hosts.iter().any(|h| h == "*") {
+        return Ok(HostFilterLayer::disable());
+    }
+    // A name without a port allows it on any port, as geth's --http.vhosts does.
+    let with_ports = hosts.iter().map(|h| {
+        let bracketed_v6 = h.starts_with('[') && h.ends_with(']');
+        if bracketed_v6 || !h.contains(':') {
+            format!("{h}:*")
+        } else {
+            h.clone()
+        }
+    });
+    HostFilterLayer::new(with_ports).map_err(|_| StartError::Host(hosts.join(",")))
+}
+
+/// Every method, on both transports; subscriptions only answer over WebSocket.
+fn methods<B: RpcBackend>(rpc: EthRpc<B>) -> RpcModule<()> {
     let mut module = RpcModule::new(());
+    let parts: [jsonrpsee::Methods; 8] = [
+        EthApiServer::into_rpc(rpc.clone()).into(),
+        filter::EthFilterApiServer::into_rpc(rpc.clone()).into(),
+        pubsub::EthPubSubApiServer::into_rpc(rpc.clone()).into(),
+        BorApiServer::into_rpc(rpc.clone()).into(),
+        DebugApiServer::into_rpc(rpc.clone()).into(),
+        NetApiServer::into_rpc(rpc.clone()).into(),
+        TxpoolApiServer::into_rpc(rpc.clone()).into(),
+        Web3ApiServer::into_rpc(rpc).into(),
+    ];
+    for part in parts {
+        module.merge(part).expect("unique method names");
+    }
     module
-        .merge(EthApiServer::into_rpc(rpc.clone()))
-        .expect("unique method names");
-    module
-        .merge(BorApiServer::into_rpc(rpc.clone()))
-        .expect("unique method names");
-    module
-        .merge(DebugApiServer::into_rpc(rpc.clone()))
-        .expect("unique method names");
-    module
-        .merge(NetApiServer::into_rpc(rpc.clone()))
-        .expect("unique method names");
-    module
-        .merge(TxpoolApiServer::into_rpc(rpc.clone()))
-        .expect("unique method names");
-    module
-        .merge(Web3ApiServer::into_rpc(rpc))
-        .expect("unique method names");
-    Ok((local, server.start(module)))
+}
+
+/// Starts JSON-RPC over HTTP on `http` and, when given, over WebSocket on `ws`; both serve
+/// the same methods, state and filters.
+pub async fn start<B: RpcBackend>(
+    backend: Arc<B>,
+    http: SocketAddr,
+    ws: Option<SocketAddr>,
+    limits: RpcLimits,
+    access: &HttpAccess,
+) -> Result<RpcServers, StartError> {
+    let rpc = EthRpc::new(backend, limits);
+    filter::Filters::spawn_sweeper(&rpc.filters);
+    let module = methods(rpc);
+    let config = |ws: bool| {
+        let builder = ServerConfig::builder()
+            .max_request_body_size(limits.request_bytes_max)
+            .max_response_body_size(limits.response_bytes_max)
+            .max_connections(limits.connections_max)
+            .max_subscriptions_per_connection(limits.subscriptions_per_connection_max)
+            .set_batch_request_config(BatchRequestConfig::Limit(limits.batch_len_max))
+            .set_id_provider(pubsub::HexIds);
+        if ws {
+            builder.ws_only().build()
+        } else {
+            builder.http_only().build()
+        }
+    };
+    let bind_error = |addr| move |source| StartError::Bind { addr, source };
+    let http_middleware = tower::ServiceBuilder::new()
+        .option_layer(cors_layer(&access.cors_origins)?)
+        .layer(host_layer(&access.hosts)?);
+    let http_server = Server::builder()
+        .set_config(config(false))
+        .set_http_middleware(http_middleware)
+        .build(http)
+        .await
+        .map_err(bind_error(http))?;
+    let http_local = http_server.local_addr().map_err(bind_error(http))?;
+    let mut handles = vec![http_server.start(module.clone())];
+    let mut ws_local = None;
+    if let Some(ws) = ws {
+        let ws_server = Server::builder()
+            .set_config(config(true))
+            .set_http_middleware(tower::ServiceBuilder::new().layer(host_layer(&access.hosts)?))
+            .build(ws)
+            .await
+            .map_err(bind_error(ws))?;
+        ws_local = Some(ws_server.local_addr().map_err(bind_error(ws))?);
+        handles.push(ws_server.start(module));
+    }
+    Ok(RpcServers {
+        http: http_local,
+        ws: ws_local,
+        handles,
+    })
 }
