@@ -236,10 +236,13 @@ impl Node {
         let built = build_block(&self.spec, &view, &mut candidates, &template)?;
         drop(view);
         let executed = started.elapsed();
-        // The pool lock spans the commit, so that readers who take the lock and then open a
-        // view see the pool and the state of the same block.
-        let mut pool = self.pool.lock();
+        // Commit first, then update the pool: nothing (RPC reads included) waits for the
+        // commit. A reader between the two sees the new state and mined transactions still
+        // pooled, which pending nonces ignore (they count from the state nonce). The ingest
+        // stage opens its view under the pool lock, so it never pools against a state older
+        // than the pool update it follows.
         self.db.write_block(&block_write(&built))?;
+        let mut pool = self.pool.lock();
         for (hash, reason) in &built.rejected {
             tracing::warn!(%hash, reason, "dropping invalid transaction");
             pool.remove_by_hash(hash);

@@ -156,7 +156,8 @@ fn start_node(args: &[&str], datadir: &Path) -> (Node, SocketAddr) {
 /// Waits until the node at `addr` answers.
 fn wait_for(addr: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while post(addr, r#"{"jsonrpc":"2.0","id":0,"method":"eth_chainId"}"#).is_none() {
+    // Any HTTP answer will do: a node may refuse this request's Host.
+    while post_raw(addr, r#"{"jsonrpc":"2.0","id":0,"method":"eth_chainId"}"#).is_none() {
         assert!(
             Instant::now() < deadline,
             "the node did not answer within 30 s"
@@ -394,11 +395,7 @@ fn txpool_content_lists_pending_and_queued_by_sender_and_nonce() {
         &["--dev", "--block-time", "3600", "--datadir"],
         datadir.path(),
     );
-    // The first dev account (the well-known development mnemonic's).
-    let key: alloy_signer_local::PrivateKeySigner =
-        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-            .parse()
-            .unwrap();
+    let key = dev_key();
     let sender = key.address();
     // Nonce 0 is pending; nonce 2, after a gap, is queued.
     for n in [0, 2] {
@@ -525,10 +522,7 @@ fn each_serving_limit_gives_a_clear_error_and_the_node_keeps_serving() {
     assert_eq!(transfer["result"], "0x5208", "{transfer}");
 
     // Log range and result count: two value transfers make four logs.
-    let key: alloy_signer_local::PrivateKeySigner =
-        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-            .parse()
-            .unwrap();
+    let key = dev_key();
     let mut hashes = Vec::new();
     for nonce in 0..2 {
         let raw = transfer_priced(&key, nonce, 199, 300_000_000_000_000);
@@ -536,19 +530,8 @@ fn each_serving_limit_gives_a_clear_error_and_the_node_keeps_serving() {
         assert!(sent.get("result").is_some(), "{sent}");
         hashes.push(sent["result"].clone());
     }
+    wait_mined(addr, &key, 2);
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let n = call(
-            addr,
-            "eth_getTransactionCount",
-            serde_json::json!([key.address(), "latest"]),
-        );
-        if n["result"] == "0x2" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "transfers not mined");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     // A range wider than 5 blocks needs a chain of more than 6 (a block every 0.2 s).
     let tip = loop {
         let tip = call(addr, "eth_blockNumber", serde_json::json!([]));
@@ -672,4 +655,267 @@ fn transfer_priced(
         "0x{}",
         alloy_primitives::hex::encode(envelope.encoded_2718())
     )
+}
+
+fn number(value: &Value) -> u64 {
+    u64::from_str_radix(value.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+/// Waits until `key`'s account has sent `count` transactions.
+fn wait_mined(addr: SocketAddr, key: &alloy_signer_local::PrivateKeySigner, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = call(
+            addr,
+            "eth_getTransactionCount",
+            serde_json::json!([key.address(), "latest"]),
+        );
+        if number(&n["result"]) == count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "transfers not mined: {n}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The first dev account (the well-known development mnemonic's).
+fn dev_key() -> alloy_signer_local::PrivateKeySigner {
+    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+        .parse()
+        .unwrap()
+}
+
+/// BTTC's native-token contract, whose `LogTransfer` every value transfer emits.
+const NATIVE_TOKEN: &str = "0x0000000000000000000000000000000000001010";
+
+#[test]
+fn filters_report_new_blocks_logs_and_pending_transactions_once() {
+    let datadir = tempfile::tempdir().unwrap();
+    // bttc-mainnet rules (transfers make logs); a block as soon as transactions arrive.
+    let (_node, addr) = start_node(
+        &[
+            "--dev",
+            "--chain",
+            "bttc-mainnet",
+            "--block-time",
+            "0",
+            "--datadir",
+        ],
+        datadir.path(),
+    );
+    let installed_at = number(&call(addr, "eth_blockNumber", serde_json::json!([]))["result"]);
+    let install = |method: &str, params: Value| -> Value {
+        let answer = call(addr, method, params);
+        let id = answer["result"].clone();
+        assert!(
+            id.as_str().is_some_and(|s| s.starts_with("0x")),
+            "{method}: {answer}"
+        );
+        id
+    };
+    let blocks = install("eth_newBlockFilter", serde_json::json!([]));
+    let logs = install(
+        "eth_newFilter",
+        serde_json::json!([{"fromBlock": "0x0", "address": NATIVE_TOKEN}]),
+    );
+    let other_logs = install(
+        "eth_newFilter",
+        serde_json::json!([{"address": "0x00000000000000000000000000000000000000aa"}]),
+    );
+    let pending = install("eth_newPendingTransactionFilter", serde_json::json!([]));
+
+    let key = dev_key();
+    let mut sent = Vec::new();
+    for nonce in 0..3 {
+        let raw = transfer_priced(&key, nonce, 199, 300_000_000_000_000);
+        let answer = call(addr, "eth_sendRawTransaction", serde_json::json!([raw]));
+        sent.push(answer["result"].clone());
+        assert!(sent[sent.len() - 1].is_string(), "{answer}");
+    }
+    wait_mined(addr, &key, 3);
+    let tip = number(&call(addr, "eth_blockNumber", serde_json::json!([]))["result"]);
+    assert!(tip > installed_at);
+    let changes = |id: &Value| call(addr, "eth_getFilterChanges", serde_json::json!([id]));
+
+    // Block filter: every block after installation, once.
+    let expected: Vec<Value> = (installed_at + 1..=tip)
+        .map(|n| {
+            call(
+                addr,
+                "eth_getBlockByNumber",
+                serde_json::json!([format!("{n:#x}"), false]),
+            )["result"]["hash"]
+                .clone()
+        })
+        .collect();
+    assert_eq!(changes(&blocks)["result"], Value::Array(expected));
+    assert_eq!(changes(&blocks)["result"], serde_json::json!([]));
+
+    // Log filter: the new logs only, as eth_getLogs finds them; then nothing.
+    let new_logs = call(
+        addr,
+        "eth_getLogs",
+        serde_json::json!([{"fromBlock": format!("{:#x}", installed_at + 1), "toBlock": format!("{tip:#x}"), "address": NATIVE_TOKEN}]),
+    )["result"]
+        .clone();
+    // Each transfer logs its value and its fee.
+    assert_eq!(new_logs.as_array().unwrap().len(), 6, "{new_logs}");
+    assert_eq!(changes(&logs)["result"], new_logs);
+    assert_eq!(changes(&logs)["result"], serde_json::json!([]));
+    assert_eq!(changes(&other_logs)["result"], serde_json::json!([]));
+    // eth_getFilterLogs answers the filter's whole range (from block 0).
+    let all_logs = call(
+        addr,
+        "eth_getLogs",
+        serde_json::json!([{"fromBlock": "0x0", "address": NATIVE_TOKEN}]),
+    )["result"]
+        .clone();
+    assert_eq!(
+        call(addr, "eth_getFilterLogs", serde_json::json!([logs]))["result"],
+        all_logs
+    );
+
+    // Pending filter: the sent transactions, in order.
+    assert_eq!(changes(&pending)["result"], Value::Array(sent));
+    assert_eq!(changes(&pending)["result"], serde_json::json!([]));
+
+    // Wrong kinds and uninstalled filters are refused; the node keeps serving.
+    let not_logs = call(addr, "eth_getFilterLogs", serde_json::json!([blocks]));
+    assert!(
+        error_message(&not_logs).contains("not a log filter"),
+        "{not_logs}"
+    );
+    let uninstall = |id: &Value| call(addr, "eth_uninstallFilter", serde_json::json!([id]));
+    assert_eq!(uninstall(&blocks)["result"], true);
+    assert_eq!(uninstall(&blocks)["result"], false);
+    let gone = changes(&blocks);
+    assert_eq!(error_message(&gone), "filter not found", "{gone}");
+    let reversed = call(
+        addr,
+        "eth_newFilter",
+        serde_json::json!([{"fromBlock": "0x2", "toBlock": "0x1"}]),
+    );
+    assert!(
+        error_message(&reversed).contains("invalid block range"),
+        "{reversed}"
+    );
+    assert_eq!(changes(&pending)["result"], serde_json::json!([]));
+}
+
+#[test]
+fn idle_filters_expire_and_installed_filters_are_bounded() {
+    let datadir = tempfile::tempdir().unwrap();
+    let (_node, addr) = start_node(
+        &[
+            "--dev",
+            "--block-time",
+            "3600",
+            "--rpc.max-filters",
+            "2",
+            "--rpc.filter-timeout",
+            "1",
+            "--datadir",
+        ],
+        datadir.path(),
+    );
+    let new = || call(addr, "eth_newBlockFilter", serde_json::json!([]));
+    let first = new()["result"].clone();
+    assert!(first.is_string());
+    assert!(new()["result"].is_string());
+    let refused = new();
+    assert_eq!(refused["error"]["code"], -32005, "{refused}");
+    assert!(error_message(&refused).contains("too many filters installed (limit 2)"));
+    // Not polled for a second, the filters are uninstalled; then there is room again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let polled = call(addr, "eth_getFilterChanges", serde_json::json!([first]));
+        if error_message(&polled) == "filter not found" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the idle filter never expired");
+        // Polling keeps it alive, so look only now and then.
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    assert!(new()["result"].is_string(), "room after expiry");
+}
+
+/// Sends a request with chosen method and headers; returns the status and the whole response.
+fn request(addr: SocketAddr, head: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "{head}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, response.to_ascii_lowercase())
+}
+
+#[test]
+fn cors_origins_and_the_host_allow_list_are_enforced() {
+    let datadir = tempfile::tempdir().unwrap();
+    let (_node, addr) = start_node(
+        &[
+            "--dev",
+            "--block-time",
+            "3600",
+            "--http.corsdomain",
+            "https://app.example",
+            "--http.vhosts",
+            "node.example",
+            "--datadir",
+        ],
+        datadir.path(),
+    );
+    let port = addr.port();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#;
+    // A Host outside the allow-list is refused with 403; an allowed one, on any port, served.
+    let (status, text) = request(
+        addr,
+        &format!("POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}"),
+        body,
+    );
+    assert_eq!(status, 403, "{text}");
+    let (status, text) = request(
+        addr,
+        &format!("POST / HTTP/1.1\r\nHost: node.example:{port}"),
+        body,
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(r#""result":"0x539""#), "{text}");
+
+    // CORS: the allowed origin is named in the preflight answer, another is not.
+    let preflight = |origin: &str| {
+        request(
+            addr,
+            &format!(
+                "OPTIONS / HTTP/1.1\r\nHost: node.example\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type"
+            ),
+            "",
+        )
+        .1
+    };
+    let allowed = preflight("https://app.example");
+    assert!(
+        allowed.contains("access-control-allow-origin: https://app.example"),
+        "{allowed}"
+    );
+    let other = preflight("https://evil.example");
+    assert!(!other.contains("access-control-allow-origin"), "{other}");
+    let (status, text) = request(
+        addr,
+        "POST / HTTP/1.1\r\nHost: node.example\r\nOrigin: https://app.example",
+        body,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("access-control-allow-origin: https://app.example"),
+        "{text}"
+    );
 }

@@ -530,3 +530,102 @@ impl TrieReader for ReadView<'_> {
         value.map(|rlp| decode_node(owner, path, &rlp)).transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bttc_engine::exec::AccountChange;
+    use std::{sync::mpsc, time::Duration};
+
+    /// Longest a read may take here; a read that waited for the open write would never end.
+    const READ_DEADLINE: Duration = Duration::from_secs(10);
+
+    fn balance_change(address: Address, balance: u64) -> StateChanges {
+        let mut changes = StateChanges::default();
+        changes.accounts.insert(
+            address,
+            AccountChange {
+                account: Some(Account {
+                    balance: U256::from(balance),
+                    code_hash: alloy_primitives::KECCAK256_EMPTY,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+        changes
+    }
+
+    fn tip_and_balance(view: &ReadView<'_>, address: &Address) -> (Option<u64>, U256) {
+        let balance = view
+            .account_at(address)
+            .unwrap()
+            .unwrap_or_default()
+            .balance;
+        (view.tip_at().unwrap(), balance)
+    }
+
+    /// Reads answer from the last committed block while a block write is open, without
+    /// waiting for it; a view keeps its snapshot across a later commit.
+    #[test]
+    fn reads_do_not_wait_for_an_open_block_write_and_keep_their_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ChainDb::open(dir.path(), "test", SyncMode::Durable).unwrap();
+        let alice = Address::repeat_byte(0xa1);
+        let header = Header::default();
+        db.write_block(&BlockWrite {
+            header: &header,
+            hash: header.hash_slow(),
+            txs: &[],
+            receipts: &[],
+            changes: &balance_change(alice, 1),
+            root_update: &StateRootUpdate::default(),
+        })
+        .unwrap();
+        let before = db.read().unwrap();
+
+        let (written_tx, written) = mpsc::channel();
+        let (go_tx, go) = mpsc::channel::<()>();
+        let db = &db;
+        std::thread::scope(|scope| {
+            // The writer: block 1 written, left uncommitted until the reads are done.
+            scope.spawn(move || {
+                let txn = db.db.begin_rw_txn().unwrap();
+                let meta = txn.open_table(Some(tables::META)).unwrap();
+                let accounts = txn.open_table(Some(tables::ACCOUNTS)).unwrap();
+                txn.put(&meta, META_TIP, be(1), WriteFlags::UPSERT).unwrap();
+                let account = balance_change(alice, 2).accounts[&alice].account.unwrap();
+                txn.put(
+                    &accounts,
+                    alice,
+                    codec::encode_account(&account),
+                    WriteFlags::UPSERT,
+                )
+                .unwrap();
+                written_tx.send(()).unwrap();
+                go.recv().unwrap();
+                txn.commit().unwrap();
+            });
+            written.recv().unwrap();
+            let (answer_tx, answer) = mpsc::channel();
+            scope.spawn(move || {
+                let during = db.read().unwrap();
+                answer_tx.send(tip_and_balance(&during, &alice)).unwrap();
+            });
+            let during = answer.recv_timeout(READ_DEADLINE);
+            go_tx.send(()).unwrap();
+            assert_eq!(
+                during.expect("a read waited for the open write"),
+                (Some(0), U256::from(1)),
+                "a read during the write sees the last committed block"
+            );
+        });
+        assert_eq!(
+            tip_and_balance(&before, &alice),
+            (Some(0), U256::from(1)),
+            "a view keeps its snapshot after a commit"
+        );
+        let after = db.read().unwrap();
+        assert_eq!(tip_and_balance(&after, &alice), (Some(1), U256::from(2)));
+    }
+}

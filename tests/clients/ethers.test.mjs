@@ -1,4 +1,5 @@
-// ethers v6 against the dev node: deploy the ERC-20, transfer, read balances and events.
+// ethers v6 against the dev node: deploy the ERC-20, transfer, read balances and events; follow
+// heads and logs over WebSocket while a load of transfers runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -15,6 +16,8 @@ const bin = process.env.BTTC_BIN ?? path.join(root, 'target', 'debug', 'bttc');
 const KEYS = [
   '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
   '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
+  '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
 ];
 
 function freePort() {
@@ -54,10 +57,27 @@ async function startNode(blockTime = '0') {
   return { url, wsUrl: `ws://127.0.0.1:${wsPort}`, stop: () => { proc.kill('SIGTERM'); fs.rmSync(datadir, { recursive: true, force: true }); } };
 }
 
+let compiled;
+function tokenArtifact() {
+  if (!compiled) {
+    const artifacts = path.join(root, 'target', 'test-artifacts-ethers');
+    execFileSync('node', [path.join(here, 'compile.mjs'), artifacts], { stdio: 'inherit' });
+    compiled = JSON.parse(fs.readFileSync(path.join(artifacts, 'TestToken.json'), 'utf8'));
+  }
+  return compiled;
+}
+
+/** Resolves once `ready()` holds, polling every 20 ms; fails after `ms`. */
+async function until(ready, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!(await ready())) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 test('ethers deploys the ERC-20 and transfers', async () => {
-  const artifacts = path.join(root, 'target', 'test-artifacts-ethers');
-  execFileSync('node', [path.join(here, 'compile.mjs'), artifacts], { stdio: 'inherit' });
-  const artifact = JSON.parse(fs.readFileSync(path.join(artifacts, 'TestToken.json'), 'utf8'));
+  const artifact = tokenArtifact();
   const node = await startNode();
   try {
     // ethers caches identical requests for 250 ms by default; blocks here come faster than that.
@@ -86,6 +106,74 @@ test('ethers deploys the ERC-20 and transfers', async () => {
 
     await assert.rejects(token.failWithReason(), /token: always fails/);
   } finally {
+    node.stop();
+  }
+});
+
+test('ethers follows every head and every matching log over WebSocket under load', async () => {
+  const artifact = tokenArtifact();
+  const node = await startNode('0');
+  const ws = new ethers.WebSocketProvider(node.wsUrl, undefined, { staticNetwork: true });
+  try {
+    const http = new ethers.JsonRpcProvider(node.url, undefined, { staticNetwork: true, pollingInterval: 50, cacheTimeout: -1 });
+    const [alice, ...others] = KEYS.map((k) => new ethers.NonceManager(new ethers.Wallet(k, http)));
+    const token = await (await new ethers.ContractFactory(artifact.abi, artifact.bytecode, alice).deploy(10n ** 24n)).waitForDeployment();
+    await Promise.all(others.map(async (o) => (await token.transfer(await o.getAddress(), 10n ** 21n)).wait()));
+
+    const watched = ethers.Wallet.createRandom().address;
+    const unwatched = ethers.Wallet.createRandom().address;
+    const heads = [];
+    const logs = [];
+    await ws.on('block', (n) => heads.push(n));
+    // A provider-level log filter (address and topics). ethers 6.17's Contract.on with a
+    // null topic never calls its listener over WebSocket, whatever the node (ethers #4941).
+    const logFilter = {
+      address: await token.getAddress(),
+      topics: [ethers.id('Transfer(address,address,uint256)'), null, ethers.zeroPadValue(watched, 32)],
+    };
+    await ws.on(logFilter, (log) => logs.push(log));
+    // ethers subscribes in the background: send marker transfers until both subscriptions
+    // have delivered one; from there on nothing may be missed.
+    let markers = 0;
+    await until(async () => {
+      if (heads.length > 0 && logs.length > 0) return true;
+      await (await token.transfer(watched, 1n)).wait();
+      markers += 1;
+      return false;
+    }, 30_000, 'the subscriptions to start');
+    const first = heads[0];
+    const firstLogs = logs.length;
+
+    // The load: 8 waves of 4 senders × 5 transfers, every other one to the watched address,
+    // each wave sent while blocks of the previous ones are being made.
+    let toWatched = 0;
+    const sent = [];
+    for (let wave = 0; wave < 8; wave += 1) {
+      const sends = [];
+      for (const sender of [alice, ...others]) {
+        for (let i = 0; i < 5; i += 1) {
+          const to = i % 2 === 0 ? watched : unwatched;
+          if (to === watched) toWatched += 1;
+          sends.push(token.connect(sender).transfer(to, BigInt(wave * 5 + i + 1), { gasLimit: 80_000 }));
+        }
+      }
+      sent.push(...(await Promise.all(sends)));
+    }
+    await Promise.all(sent.map((tx) => tx.wait()));
+    const tip = await http.getBlockNumber();
+    await until(() => heads.at(-1) >= tip && logs.length >= firstLogs + toWatched, 60_000, `heads to ${tip} and ${toWatched} logs`);
+
+    // Every head once and in order, from the first received to the tip.
+    const expectedHeads = Array.from({ length: tip - first + 1 }, (_, i) => first + i);
+    assert.deepEqual(heads, expectedHeads);
+    assert.ok(heads.length > 5, `the load spans several blocks (${heads.length})`);
+    // Every matching log once, in chain order, as eth_getLogs reports them.
+    const expected = await http.getLogs({ ...logFilter, fromBlock: first, toBlock: tip });
+    const key = (l) => `${l.blockNumber}:${l.index}:${l.transactionHash}:${l.data}`;
+    assert.deepEqual(logs.map(key), expected.map(key));
+    assert.equal(logs.length, firstLogs + toWatched, `${markers} markers`);
+  } finally {
+    await ws.destroy();
     node.stop();
   }
 });
