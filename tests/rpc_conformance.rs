@@ -919,3 +919,42 @@ fn cors_origins_and_the_host_allow_list_are_enforced() {
         "{text}"
     );
 }
+
+#[test]
+fn bor_author_and_current_validators_of_a_dev_chain() {
+    let datadir = tempfile::tempdir().unwrap();
+    let producer = "0x00000000000000000000000000000000000000c0";
+    let (_node, addr) = start_node(
+        &[
+            "--dev",
+            "--block-time",
+            "0",
+            "--coinbase",
+            producer,
+            "--datadir",
+        ],
+        datadir.path(),
+    );
+    let key = dev_key();
+    let sent = call(
+        addr,
+        "eth_sendRawTransaction",
+        serde_json::json!([transfer(&key, 0)]),
+    );
+    assert!(sent["result"].is_string(), "{sent}");
+    wait_mined(addr, &key, 1);
+    // Dev blocks are not Bor-sealed: the author is the beneficiary.
+    for block in [
+        serde_json::json!([]),
+        serde_json::json!(["latest"]),
+        serde_json::json!(["0x1"]),
+    ] {
+        assert_eq!(call(addr, "bor_getAuthor", block)["result"], producer);
+    }
+    let unknown = call(addr, "bor_getAuthor", serde_json::json!(["0x99"]));
+    assert_eq!(error_message(&unknown), "unknown block", "{unknown}");
+    assert_eq!(
+        call(addr, "bor_getCurrentValidators", serde_json::json!([]))["result"],
+        serde_json::json!([{"ID": 0, "signer": producer, "power": 1, "accum": 0}])
+    );
+}

@@ -1,5 +1,6 @@
 //! The BTTC chain: chain specs, genesis, mempool, and block building.
 
+pub mod bor;
 pub mod builder;
 pub mod genesis;
 pub mod import;

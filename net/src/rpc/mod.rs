@@ -8,8 +8,8 @@ pub mod filter;
 pub mod pubsub;
 
 pub use eth::{
-    BorApiServer, DebugApiServer, EthApiServer, EthRpc, NetApiServer, TxpoolApiServer,
-    Web3ApiServer,
+    BorApiServer, BorValidator, DebugApiServer, EthApiServer, EthRpc, NetApiServer,
+    TxpoolApiServer, Web3ApiServer,
 };
 
 use alloy_primitives::{Address, B256, Bytes};
