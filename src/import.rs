@@ -44,6 +44,44 @@ pub fn load_genesis(path: &Path) -> eyre::Result<alloy_genesis::Genesis> {
         .wrap_err_with(|| format!("parsing the genesis file {}", path.display()))
 }
 
+/// Writes `genesis` into an empty database, or checks that the database holds this genesis.
+pub fn init_genesis(
+    db: &ChainDb,
+    spec: &bttc_engine::chain::spec::ChainSpec,
+    genesis: &alloy_genesis::Genesis,
+    db_path: &Path,
+) -> eyre::Result<()> {
+    let view = db.read()?;
+    match view.tip_at()? {
+        None => {
+            let changes = genesis_changes(genesis);
+            let root_update = update_state_root(&view, &changes)?;
+            drop(view);
+            let header = genesis_header(spec, genesis, root_update.root);
+            let hash = crate::node::write_genesis(db, header, &changes, &root_update)?;
+            println!(
+                "genesis {hash} (chain id {}, {:?} rules)",
+                spec.chain_id, spec.spec_id
+            );
+        }
+        Some(_) => {
+            let stored = view
+                .header_at(0)?
+                .ok_or_else(|| eyre!("the database has no genesis header"))?;
+            let ours = genesis_header(spec, genesis, stored.state_root);
+            if ours.hash_slow() != stored.hash_slow() {
+                bail!(
+                    "{} holds another chain's genesis ({}); this genesis file makes {}",
+                    db_path.display(),
+                    stored.hash_slow(),
+                    ours.hash_slow()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: ImportArgs) -> eyre::Result<()> {
     let genesis = load_genesis(&args.genesis)?;
     let spec = spec_from_genesis(&genesis)?;
@@ -57,34 +95,7 @@ pub fn run(args: ImportArgs) -> eyre::Result<()> {
         .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
 
     // Genesis: written into a new database; an existing one must hold the same genesis.
-    let view = db.read()?;
-    match view.tip_at()? {
-        None => {
-            let changes = genesis_changes(&genesis);
-            let root_update = update_state_root(&view, &changes)?;
-            drop(view);
-            let header = genesis_header(&spec, &genesis, root_update.root);
-            let hash = crate::node::write_genesis(&db, header, &changes, &root_update)?;
-            println!(
-                "genesis {hash} (chain id {}, {:?} rules)",
-                spec.chain_id, spec.spec_id
-            );
-        }
-        Some(_) => {
-            let stored = view
-                .header_at(0)?
-                .ok_or_else(|| eyre!("the database has no genesis header"))?;
-            let ours = genesis_header(&spec, &genesis, stored.state_root);
-            if ours.hash_slow() != stored.hash_slow() {
-                bail!(
-                    "{} holds another chain's genesis ({}); this genesis file makes {}",
-                    db_path.display(),
-                    stored.hash_slow(),
-                    ours.hash_slow()
-                );
-            }
-        }
-    }
+    init_genesis(&db, &spec, &genesis, &db_path)?;
     std::fs::copy(&args.genesis, args.datadir.join(GENESIS_FILE))
         .wrap_err("keeping a copy of the genesis file in the datadir")?;
 

@@ -124,6 +124,10 @@ struct NodeArgs {
     /// Receiver of the block fees (dev accounts' first address if not given).
     #[arg(long)]
     coinbase: Option<Address>,
+    /// With --dev: the chain's genesis from a geth-style genesis file (alloc, chain id, forks
+    /// active at genesis) instead of the built-in dev genesis.
+    #[arg(long, requires = "dev")]
+    genesis: Option<PathBuf>,
     #[command(flatten)]
     rpc: RpcArgs,
 }
@@ -228,10 +232,7 @@ fn run_delivery(args: DeliveryArgs) -> eyre::Result<()> {
                 .rpc
         }
     };
-    let sync = match args.db_sync {
-        DbSync::Durable => SyncMode::Durable,
-        DbSync::SafeNoSync => SyncMode::SafeNoSync,
-    };
+    let sync = sync_mode(args.db_sync);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -311,27 +312,21 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
     if !args.dev {
         return run_follower(args);
     }
+    if let Some(path) = &args.genesis {
+        return run_dev_from_genesis(&args, path);
+    }
     let Some(spec) = ChainSpec::by_name(&args.chain) else {
         bail!("unknown chain {:?}: use dev or bttc-mainnet", args.chain);
     };
-    if !(0.0..=3600.0).contains(&args.block_time) {
-        bail!(
-            "--block-time must be between 0 and 3600 seconds, got {}",
-            args.block_time
-        );
-    }
+    let block_time = block_time(args.block_time)?;
     let signers = dev_signers(DEV_ACCOUNT_COUNT)?;
     let addresses: Vec<Address> = signers.iter().map(|s| s.address()).collect();
     let genesis = Genesis::dev(&addresses);
 
-    let sync = match args.db_sync {
-        DbSync::Durable => SyncMode::Durable,
-        DbSync::SafeNoSync => SyncMode::SafeNoSync,
-    };
+    let sync = sync_mode(args.db_sync);
     let db_path = args.datadir.join("chain");
     let db = ChainDb::open(&db_path, spec.name, sync)
         .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
-    let block_time = Duration::from_secs_f64(args.block_time);
     let node = Arc::new(Node::open(
         spec.clone(),
         db,
@@ -367,6 +362,50 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
 
 /// `bttc node --datadir DIR` without `--dev`: serves the chain `bttc import` wrote into DIR,
 /// producing no blocks.
+/// A producing node whose genesis comes from a geth-style file (benchmarks shape state so).
+fn run_dev_from_genesis(args: &NodeArgs, path: &std::path::Path) -> eyre::Result<()> {
+    let genesis = import::load_genesis(path)?;
+    let spec = bttc_engine::chain::import::spec_from_genesis(&genesis)?;
+    let db_path = args.datadir.join("chain");
+    let db = ChainDb::open(
+        &db_path,
+        &import::chain_name(spec.chain_id),
+        sync_mode(args.db_sync),
+    )
+    .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
+    import::init_genesis(&db, &spec, &genesis, &db_path)?;
+    let node = Arc::new(Node::open(
+        spec.clone(),
+        db,
+        None,
+        block_time(args.block_time)?,
+        args.coinbase.unwrap_or_default(),
+    )?);
+    let (tip, tip_hash) = node.tip()?;
+    println!(
+        "bttc dev node — chain id {} from {} ({} accounts), {} rules, tip {tip} ({tip_hash})",
+        spec.chain_id,
+        path.display(),
+        genesis.alloc.len(),
+        format!("{:?}", spec.spec_id).to_lowercase()
+    );
+    serve(node, Endpoints::from_args(args)?, true)
+}
+
+fn sync_mode(sync: DbSync) -> SyncMode {
+    match sync {
+        DbSync::Durable => SyncMode::Durable,
+        DbSync::SafeNoSync => SyncMode::SafeNoSync,
+    }
+}
+
+fn block_time(seconds: f64) -> eyre::Result<Duration> {
+    if !(0.0..=3600.0).contains(&seconds) {
+        bail!("--block-time must be between 0 and 3600 seconds, got {seconds}");
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 fn run_follower(args: NodeArgs) -> eyre::Result<()> {
     let genesis_path = args.datadir.join(import::GENESIS_FILE);
     if !genesis_path.exists() {
@@ -379,10 +418,7 @@ fn run_follower(args: NodeArgs) -> eyre::Result<()> {
     }
     let genesis = import::load_genesis(&genesis_path)?;
     let spec = bttc_engine::chain::import::spec_from_genesis(&genesis)?;
-    let sync = match args.db_sync {
-        DbSync::Durable => SyncMode::Durable,
-        DbSync::SafeNoSync => SyncMode::SafeNoSync,
-    };
+    let sync = sync_mode(args.db_sync);
     let db_path = args.datadir.join("chain");
     let db = ChainDb::open(&db_path, &import::chain_name(spec.chain_id), sync)
         .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;

@@ -3,17 +3,15 @@
 //! node's CPU use. Everything is signed before the clock starts, so signing costs nothing in
 //! the measured window.
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, hex, keccak256};
-use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use bttc_engine::chain::genesis::dev_signers;
+use bttc_perf::{GWEI, client, sign, transfer_calldata, wait_receipt};
 use clap::Parser;
 use eyre::{WrapErr, bail, eyre};
 use jsonrpsee::{
     core::{client::ClientT, params::BatchRequestBuilder},
-    http_client::{HttpClient, HttpClientBuilder},
+    http_client::HttpClient,
     rpc_params,
 };
 use rayon::prelude::*;
@@ -55,51 +53,9 @@ struct Args {
     out: Option<PathBuf>,
 }
 
-const GWEI: u128 = 1_000_000_000;
+/// How often setup polls for a receipt.
+const RECEIPT_POLL: Duration = Duration::from_millis(100);
 const TRANSFER_GAS: u64 = 80_000;
-
-fn client(url: &str) -> eyre::Result<HttpClient> {
-    Ok(HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(120))
-        .max_request_size(64 << 20)
-        .max_response_size(64 << 20)
-        .build(url)?)
-}
-
-fn sign(
-    key: &PrivateKeySigner,
-    chain_id: u64,
-    nonce: u64,
-    to: TxKind,
-    value: U256,
-    input: Bytes,
-    gas: u64,
-) -> Bytes {
-    let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: 100 * GWEI,
-        max_priority_fee_per_gas: GWEI,
-        to,
-        value,
-        input,
-        ..Default::default()
-    };
-    let signature = key
-        .sign_hash_sync(&tx.signature_hash())
-        .expect("signing cannot fail");
-    TxEnvelope::from(tx.into_signed(signature))
-        .encoded_2718()
-        .into()
-}
-
-fn transfer_calldata(to: Address, amount: u64) -> Bytes {
-    let mut data = keccak256("transfer(address,uint256)")[..4].to_vec();
-    data.extend_from_slice(to.into_word().as_slice());
-    data.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
-    data.into()
-}
 
 /// Sends raw transactions in JSON-RPC batches; returns (accepted, refused) and the first error.
 async fn send_batch(
@@ -122,22 +78,6 @@ async fn send_batch(
         }
     }
     Ok((ok, refused, first))
-}
-
-async fn wait_receipt(client: &HttpClient, hash: B256) -> eyre::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let receipt: Value = client
-            .request("eth_getTransactionReceipt", rpc_params![hash])
-            .await?;
-        if !receipt.is_null() {
-            return Ok(receipt);
-        }
-        if Instant::now() > deadline {
-            bail!("transaction {hash} not included within 120 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn cpu_seconds(pid: u32) -> Option<f64> {
@@ -188,7 +128,7 @@ async fn main() -> eyre::Result<()> {
     let deploy_hash: B256 = rpc
         .request("eth_sendRawTransaction", rpc_params![deploy])
         .await?;
-    let receipt = wait_receipt(&rpc, deploy_hash).await?;
+    let receipt = wait_receipt(&rpc, deploy_hash, RECEIPT_POLL).await?;
     let token: Address = serde_json::from_value(receipt["contractAddress"].clone())?;
     println!("token deployed at {token}");
 
@@ -231,7 +171,12 @@ async fn main() -> eyre::Result<()> {
                 bail!("setup transactions refused: {first:?}");
             }
         }
-        wait_receipt(&rpc, keccak256(setup.last().expect("group not empty"))).await?;
+        wait_receipt(
+            &rpc,
+            keccak256(setup.last().expect("group not empty")),
+            RECEIPT_POLL,
+        )
+        .await?;
     }
     println!("funded {} senders", args.senders);
 
