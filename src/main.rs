@@ -469,7 +469,11 @@ impl Endpoints {
 /// Serves JSON-RPC with the ingest thread (and, when `produce`, the block producer) until
 /// interrupted, terminated or stopped; then stops everything in order.
 fn serve(node: Arc<Node>, endpoints: Endpoints, produce: bool) -> eyre::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Calls and log queries run on blocking threads. A few, kept warm, serve them all; an
+    // unbounded pool grows a thread (and a fresh allocator heap) per concurrent request.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(2 * cores)
         .enable_all()
         .build()?;
     let server = runtime

@@ -110,7 +110,16 @@ const GROWTH_STEP: isize = 256 << 20;
 /// The chain database.
 pub struct ChainDb {
     db: Database<WriteMap>,
+    codes: CodeCache,
 }
+
+/// Analysed contract code shared by all views. Code never changes under its hash, so no
+/// entry goes stale; when full, the cache starts over.
+#[derive(Default)]
+struct CodeCache(parking_lot::Mutex<std::collections::HashMap<B256, bttc_engine::exec::Bytecode>>);
+
+/// Contracts whose analysed code is kept.
+const CODE_CACHE_LEN: usize = 4_096;
 
 /// Everything one block writes, in one transaction.
 pub struct BlockWrite<'a> {
@@ -176,13 +185,17 @@ impl ChainDb {
             None => txn.put(&meta, META_CHAIN, chain.as_bytes(), WriteFlags::UPSERT)?,
         }
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            codes: CodeCache::default(),
+        })
     }
 
     /// A consistent read-only view of the latest committed state.
     pub fn read(&self) -> Result<ReadView<'_>, StorageError> {
         Ok(ReadView {
             txn: self.db.begin_ro_txn()?,
+            codes: &self.codes,
         })
     }
 
@@ -331,6 +344,7 @@ fn delete_prefix(
 /// A read-only snapshot of the database; implements the engine's state and trie readers.
 pub struct ReadView<'db> {
     txn: Transaction<'db, RO, WriteMap>,
+    codes: &'db CodeCache,
 }
 
 impl ReadView<'_> {
@@ -478,6 +492,25 @@ impl StateReader for ReadView<'_> {
     fn block_hash(&self, number: BlockNumber) -> Result<Option<B256>, StateError> {
         self.canonical_hash_at(number).map_err(state_err)
     }
+    fn bytecode(
+        &self,
+        code_hash: &B256,
+    ) -> Result<Option<bttc_engine::exec::Bytecode>, StateError> {
+        if let Some(code) = self.codes.0.lock().get(code_hash) {
+            return Ok(Some(code.clone()));
+        }
+        let Some(raw) = self.code_at(code_hash).map_err(state_err)? else {
+            return Ok(None);
+        };
+        let code = bttc_engine::exec::Bytecode::new_raw_checked(raw)
+            .map_err(|e| StateError(format!("code {code_hash} does not decode: {e:?}")))?;
+        let mut codes = self.codes.0.lock();
+        if codes.len() >= CODE_CACHE_LEN {
+            codes.clear();
+        }
+        codes.insert(*code_hash, code.clone());
+        Ok(Some(code))
+    }
 }
 
 impl BlockReader for ReadView<'_> {
@@ -501,6 +534,41 @@ impl BlockReader for ReadView<'_> {
     }
     fn tx_location(&self, hash: &B256) -> Result<Option<(BlockNumber, u32)>, StateError> {
         self.tx_location_at(hash).map_err(state_err)
+    }
+    /// One cursor walk over the headers, reading each bloom in place from the memory map.
+    fn visit_blooms(
+        &self,
+        from: BlockNumber,
+        to: BlockNumber,
+        visit: &mut dyn FnMut(BlockNumber, &alloy_primitives::Bloom) -> bool,
+    ) -> Result<(), StateError> {
+        let table = self
+            .txn
+            .open_table(Some(tables::HEADERS))
+            .map_err(|e| state_err(e.into()))?;
+        let mut cursor = self.txn.cursor(&table).map_err(|e| state_err(e.into()))?;
+        for entry in cursor.iter_from::<Cow<'_, [u8]>, Cow<'_, [u8]>>(&be(from)) {
+            let (key, value) = entry.map_err(|e| state_err(e.into()))?;
+            let number = u64::from_be_bytes(key.as_ref().try_into().map_err(|_| {
+                state_err(StorageError::from(CodecError {
+                    what: "header key",
+                    why: format!("{} bytes", key.len()),
+                }))
+            })?);
+            if number > to {
+                break;
+            }
+            let bloom = bttc_engine::chain::header_rlp_bloom(&value).ok_or_else(|| {
+                state_err(StorageError::from(CodecError {
+                    what: "header",
+                    why: format!("block {number} has no logs bloom where a header has it"),
+                }))
+            })?;
+            if !visit(number, &alloy_primitives::Bloom::from(*bloom)) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ mod tests;
 
 pub use mem::MemState;
 pub use overlay::{AccountChange, StateChanges};
+pub use revm::bytecode::Bytecode;
 pub use sequential::{
     CallOutcome, CallRequest, SequentialBlock, SequentialExecutor, SystemCallOutcome, TxOutcome,
     call, create_access_list, estimate_gas, tx_env,
@@ -32,6 +33,16 @@ pub trait StateReader: Sync {
     fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StateError>;
     /// Hash of an ancestor block, for `BLOCKHASH`.
     fn block_hash(&self, number: BlockNumber) -> Result<Option<B256>, StateError>;
+    /// Code ready to run (jump destinations analysed). Stores may keep analysed code across
+    /// reads: code never changes under its hash.
+    fn bytecode(&self, code_hash: &B256) -> Result<Option<Bytecode>, StateError> {
+        self.code(code_hash)?
+            .map(|raw| {
+                Bytecode::new_raw_checked(raw)
+                    .map_err(|e| StateError(format!("code {code_hash} does not decode: {e:?}")))
+            })
+            .transpose()
+    }
 }
 
 /// The facts of a block header that execution reads.

@@ -126,12 +126,10 @@ impl<S: StateReader> Database for Overlay<'_, S> {
         if let Some(code) = self.code_cache.get(&code_hash) {
             return Ok(code.clone());
         }
-        let raw = self
+        let code = self
             .parent
-            .code(&code_hash)?
+            .bytecode(&code_hash)?
             .ok_or_else(|| StateError(format!("code {code_hash} is missing")))?;
-        let code = Bytecode::new_raw_checked(raw)
-            .map_err(|e| StateError(format!("code {code_hash} does not decode: {e:?}")))?;
         self.code_cache.insert(code_hash, code.clone());
         Ok(code)
     }

@@ -97,10 +97,14 @@ pub trait EthApi {
     fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes>;
     #[method(name = "getStorageAt")]
     fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256>;
-    #[method(name = "call", blocking)]
-    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes>;
-    #[method(name = "estimateGas", blocking)]
-    fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64>;
+    #[method(name = "call")]
+    async fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes>;
+    #[method(name = "estimateGas")]
+    async fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<U64>;
     #[method(name = "gasPrice")]
     fn gas_price(&self) -> RpcResult<U256>;
     #[method(name = "maxPriorityFeePerGas")]
@@ -122,8 +126,8 @@ pub trait EthApi {
     fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>>;
     #[method(name = "getBlockByHash")]
     fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>>;
-    #[method(name = "getLogs", blocking)]
-    fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>>;
+    #[method(name = "getLogs")]
+    async fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>>;
     #[method(name = "getBlockTransactionCountByHash")]
     fn block_tx_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>>;
     #[method(name = "getBlockTransactionCountByNumber")]
@@ -357,14 +361,20 @@ pub(super) fn collect_logs<V: BlockReader>(
     filter: &Filter,
     results_max: usize,
 ) -> RpcResult<Vec<Log>> {
+    // Blooms first, in one sequential scan; only the blocks they admit are read.
+    let mut candidates = Vec::new();
+    view.visit_blooms(from, to, &mut |number, bloom| {
+        if filter.matches_bloom(*bloom) {
+            candidates.push(number);
+        }
+        true
+    })
+    .map_err(internal)?;
     let mut out = Vec::new();
-    for number in from..=to {
+    for number in candidates {
         let Some((header, hash)) = header_and_hash(view, number)? else {
             break;
         };
-        if !filter.matches_bloom(header.logs_bloom) {
-            continue;
-        }
         let txs = view.body(number).map_err(internal)?.unwrap_or_default();
         let receipts = view.receipts(number).map_err(internal)?.unwrap_or_default();
         let mut log_index = 0u64;
@@ -418,6 +428,63 @@ impl<B: RpcBackend> EthRpc<B> {
 
     pub(super) fn view(&self) -> RpcResult<B::View<'_>> {
         self.backend.view().map_err(internal)
+    }
+
+    pub(super) fn call_now(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<Bytes> {
+        let view = self.view()?;
+        Self::check_latest_state(&view, block)?;
+        let env = self.pending_env(&view)?;
+        let outcome = call(
+            self.backend.spec(),
+            &view,
+            &env,
+            &self.call_request(&request)?,
+        )
+        .map_err(exec_error)?;
+        if outcome.success {
+            Ok(outcome.output)
+        } else {
+            Err(call_error(&outcome))
+        }
+    }
+
+    pub(super) fn estimate_gas_now(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<U64> {
+        let view = self.view()?;
+        Self::check_latest_state(&view, block)?;
+        let env = self.pending_env(&view)?;
+        match estimate_gas(
+            self.backend.spec(),
+            &view,
+            &env,
+            &self.call_request(&request)?,
+        )
+        .map_err(exec_error)?
+        {
+            Ok(gas) => Ok(U64::from(gas)),
+            Err(outcome) => Err(call_error(&outcome)),
+        }
+    }
+
+    pub(super) fn logs_now(&self, filter: Filter) -> RpcResult<Vec<Log>> {
+        let view = self.view()?;
+        let tip = Self::tip(&view)?;
+        let (from, to) = filter_range(&view, &filter, tip)?;
+        let range_max = self.limits.logs_block_range_max;
+        if to - from >= range_max {
+            return Err(err(
+                LIMIT_EXCEEDED,
+                format!("block range larger than {range_max} blocks"),
+            ));
+        }
+        collect_logs(&view, from, to, &filter, self.limits.logs_results_max)
     }
 
     pub(super) fn tip(view: &B::View<'_>) -> RpcResult<u64> {
@@ -602,12 +669,32 @@ impl<B: RpcBackend> EthRpc<B> {
 
 #[async_trait]
 impl<B: RpcBackend> EthApiServer for EthRpc<B> {
+    async fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
+        let rpc = self.clone();
+        super::on_cpu(move || rpc.call_now(request, block)).await?
+    }
+
+    async fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<U64> {
+        let rpc = self.clone();
+        super::on_cpu(move || rpc.estimate_gas_now(request, block)).await?
+    }
+
+    async fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
+        let rpc = self.clone();
+        super::on_cpu(move || rpc.logs_now(filter)).await?
+    }
+
     fn chain_id(&self) -> RpcResult<U64> {
         Ok(U64::from(self.backend.spec().chain_id))
     }
 
+    /// The announced tip: set right after each commit, so no read transaction is needed.
     fn block_number(&self) -> RpcResult<U64> {
-        Ok(U64::from(Self::tip(&self.view()?)?))
+        Ok(U64::from(self.backend.events().tip()))
     }
 
     fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256> {
@@ -653,41 +740,6 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
         let view = self.view()?;
         Self::check_latest_state(&view, block)?;
         Ok(B256::from(view.storage(&address, &slot).map_err(internal)?))
-    }
-
-    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
-        let view = self.view()?;
-        Self::check_latest_state(&view, block)?;
-        let env = self.pending_env(&view)?;
-        let outcome = call(
-            self.backend.spec(),
-            &view,
-            &env,
-            &self.call_request(&request)?,
-        )
-        .map_err(exec_error)?;
-        if outcome.success {
-            Ok(outcome.output)
-        } else {
-            Err(call_error(&outcome))
-        }
-    }
-
-    fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64> {
-        let view = self.view()?;
-        Self::check_latest_state(&view, block)?;
-        let env = self.pending_env(&view)?;
-        match estimate_gas(
-            self.backend.spec(),
-            &view,
-            &env,
-            &self.call_request(&request)?,
-        )
-        .map_err(exec_error)?
-        {
-            Ok(gas) => Ok(U64::from(gas)),
-            Err(outcome) => Err(call_error(&outcome)),
-        }
     }
 
     fn gas_price(&self) -> RpcResult<U256> {
@@ -854,20 +906,6 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
             Some(n) => self.block(&view, n, full),
             None => Ok(None),
         }
-    }
-
-    fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
-        let view = self.view()?;
-        let tip = Self::tip(&view)?;
-        let (from, to) = filter_range(&view, &filter, tip)?;
-        let range_max = self.limits.logs_block_range_max;
-        if to - from >= range_max {
-            return Err(err(
-                LIMIT_EXCEEDED,
-                format!("block range larger than {range_max} blocks"),
-            ));
-        }
-        collect_logs(&view, from, to, &filter, self.limits.logs_results_max)
     }
 
     fn block_tx_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {

@@ -274,7 +274,7 @@ impl<B: RpcBackend> EthFilterApiServer for EthRpc<B> {
         };
         let filter = (**filter).clone();
         drop(installed);
-        super::EthApiServer::logs(self, filter)
+        self.logs_now(filter)
     }
 
     fn uninstall_filter(&self, id: U128) -> RpcResult<bool> {

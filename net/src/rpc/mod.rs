@@ -28,6 +28,30 @@ use jsonrpsee::{
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tower_http::cors::{self, CorsLayer};
 
+/// Runs CPU-bound work (EVM calls, log scans) on a pool of warm threads, one per core, off
+/// the async workers: cheap reads stay responsive while calls run, and no thread is started
+/// per request. A panic in `work` becomes an internal error.
+pub(crate) async fn on_cpu<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, jsonrpsee::types::ErrorObjectOwned> {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("rpc-cpu-{i}"))
+            .build()
+            .expect("starting the RPC CPU pool")
+    });
+    let (done, result) = tokio::sync::oneshot::channel();
+    pool.spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let _ = done.send(outcome);
+    });
+    match result.await {
+        Ok(Ok(value)) => Ok(value),
+        _ => Err(eth::internal("the request's work failed")),
+    }
+}
+
 /// Why a raw transaction was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
