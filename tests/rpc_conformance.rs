@@ -958,3 +958,61 @@ fn bor_author_and_current_validators_of_a_dev_chain() {
         serde_json::json!([{"ID": 0, "signer": producer, "power": 1, "accum": 0}])
     );
 }
+
+#[test]
+fn a_log_filter_past_the_result_limit_reports_in_steps_and_is_never_stuck() {
+    let datadir = tempfile::tempdir().unwrap();
+    // Each bttc-mainnet transfer logs twice (value and fee); at most 2 results per poll.
+    let (_node, addr) = start_node(
+        &[
+            "--dev",
+            "--chain",
+            "bttc-mainnet",
+            "--block-time",
+            "0",
+            "--rpc.logs-max-results",
+            "2",
+            "--datadir",
+        ],
+        datadir.path(),
+    );
+    let id = call(
+        addr,
+        "eth_newFilter",
+        serde_json::json!([{"address": NATIVE_TOKEN}]),
+    )["result"]
+        .clone();
+    let key = dev_key();
+    for nonce in 0..3 {
+        let raw = transfer_priced(&key, nonce, 199, 300_000_000_000_000);
+        let sent = call(addr, "eth_sendRawTransaction", serde_json::json!([raw]));
+        assert!(sent["result"].is_string(), "{sent}");
+        // One transfer per block.
+        wait_mined(addr, &key, nonce + 1);
+    }
+    let (mut logs, mut polls) = (Vec::new(), 0);
+    loop {
+        let answer = call(addr, "eth_getFilterChanges", serde_json::json!([id]));
+        let batch = answer["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("{answer}"));
+        polls += 1;
+        if batch.is_empty() {
+            break;
+        }
+        assert!(
+            batch.len() <= 2,
+            "a poll stops at the block that reaches the limit"
+        );
+        logs.extend(batch);
+        assert!(polls < 10, "the filter is stuck");
+    }
+    assert_eq!(logs.len(), 6, "every log, once");
+    let at = |log: &Value| (number(&log["blockNumber"]), number(&log["logIndex"]));
+    assert!(
+        logs.windows(2).all(|w| at(&w[0]) < at(&w[1])),
+        "in chain order"
+    );
+    assert_eq!(polls, 4, "three blocks, one per poll, then nothing");
+}

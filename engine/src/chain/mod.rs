@@ -46,7 +46,7 @@ pub trait BlockReader {
     }
 }
 
-/// The logs bloom of an RLP-encoded header, read in place: the seventh field, after three
+/// The logs bloom of an RLP-encoded header, read in place: the seventh field, after two
 /// hashes, an address and three more hashes. `None` if the bytes are not such a header.
 pub fn header_rlp_bloom(rlp: &[u8]) -> Option<&[u8; 256]> {
     let mut rest = rlp;

@@ -361,6 +361,29 @@ pub(super) fn collect_logs<V: BlockReader>(
     filter: &Filter,
     results_max: usize,
 ) -> RpcResult<Vec<Log>> {
+    scan_logs(view, from, to, filter, results_max, false).map(|(logs, _)| logs)
+}
+
+/// Like [`collect_logs`], but past `results_max` it stops at the end of a block instead of
+/// refusing (always after at least one block); returns the logs and the last block covered.
+pub(super) fn collect_logs_in_steps<V: BlockReader>(
+    view: &V,
+    from: u64,
+    to: u64,
+    filter: &Filter,
+    results_max: usize,
+) -> RpcResult<(Vec<Log>, u64)> {
+    scan_logs(view, from, to, filter, results_max, true)
+}
+
+fn scan_logs<V: BlockReader>(
+    view: &V,
+    from: u64,
+    to: u64,
+    filter: &Filter,
+    results_max: usize,
+    stop_at_block_end: bool,
+) -> RpcResult<(Vec<Log>, u64)> {
     // Blooms first, in one sequential scan; only the blocks they admit are read.
     let mut candidates = Vec::new();
     view.visit_blooms(from, to, &mut |number, bloom| {
@@ -381,7 +404,7 @@ pub(super) fn collect_logs<V: BlockReader>(
         for (i, (tx, receipt)) in txs.iter().zip(&receipts).enumerate() {
             for log in convert::rpc_logs(receipt, tx, hash, &header, i as u64, log_index) {
                 if filter.matches(&log.inner) {
-                    if out.len() == results_max {
+                    if out.len() == results_max && !stop_at_block_end {
                         return Err(err(
                             LIMIT_EXCEEDED,
                             format!("query returned more than {results_max} results"),
@@ -392,8 +415,11 @@ pub(super) fn collect_logs<V: BlockReader>(
             }
             log_index += receipt.receipt.logs.len() as u64;
         }
+        if stop_at_block_end && out.len() >= results_max && number < to {
+            return Ok((out, number));
+        }
     }
-    Ok(out)
+    Ok((out, to))
 }
 
 /// The handlers, over any node that implements [`RpcBackend`].

@@ -3,7 +3,10 @@
 
 use super::{
     RpcBackend,
-    eth::{EthRpc, LIMIT_EXCEEDED, SERVER, collect_logs, err, filter_range, internal},
+    eth::{
+        EthRpc, INVALID_PARAMS, LIMIT_EXCEEDED, SERVER, collect_logs_in_steps, err, filter_range,
+        internal,
+    },
 };
 use alloy_primitives::{B256, U128};
 use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, FilterBlockOption, Log};
@@ -164,6 +167,10 @@ fn filter_end(filter: &Filter) -> u64 {
             to_block: Some(BlockNumberOrTag::Number(n)),
             ..
         } => n,
+        FilterBlockOption::Range {
+            to_block: Some(BlockNumberOrTag::Earliest),
+            ..
+        } => 0,
         FilterBlockOption::AtBlockHash(_) => 0,
         _ => u64::MAX,
     }
@@ -191,8 +198,20 @@ impl<B: RpcBackend> EthFilterApiServer for EthRpc<B> {
     fn new_filter(&self, filter: Filter) -> RpcResult<U128> {
         let view = self.view()?;
         let tip = Self::tip(&view)?;
-        // Refuse what `eth_getLogs` would refuse outright (a reversed range, an unknown hash).
+        // Refuse what `eth_getLogs` would refuse outright (a reversed range, an unknown hash),
+        // and a numbered range reversed beyond the tip, which would never report anything.
         filter_range(&view, &filter, tip)?;
+        if let FilterBlockOption::Range {
+            from_block: Some(BlockNumberOrTag::Number(from)),
+            to_block: Some(BlockNumberOrTag::Number(to)),
+        } = filter.block_option
+            && from > to
+        {
+            return Err(err(
+                INVALID_PARAMS,
+                format!("invalid block range: from {from} is after to {to}"),
+            ));
+        }
         drop(view);
         self.filters.install(Kind::Logs {
             filter: Box::new(filter),
@@ -246,8 +265,11 @@ impl<B: RpcBackend> EthFilterApiServer for EthRpc<B> {
                     // No new block yet, or the filter's range is behind us.
                     return Ok(FilterChanges::Logs(Vec::new()));
                 }
-                let logs = collect_logs(&view, from, end, filter, self.limits.logs_results_max)?;
-                *next = end + 1;
+                // Past the result limit a poll stops at a block's end; the next one goes on
+                // from there, so a busy filter is never stuck.
+                let (logs, last) =
+                    collect_logs_in_steps(&view, from, end, filter, self.limits.logs_results_max)?;
+                *next = last + 1;
                 Ok(FilterChanges::Logs(logs))
             }
             Kind::Pending { feed } => {

@@ -43,6 +43,10 @@ pub(crate) async fn on_cpu<T: Send + 'static>(
     });
     let (done, result) = tokio::sync::oneshot::channel();
     pool.spawn(move || {
+        // The caller gave up (disconnected, timed out): skip the work.
+        if done.is_closed() {
+            return;
+        }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
         let _ = done.send(outcome);
     });

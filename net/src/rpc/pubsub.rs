@@ -20,7 +20,10 @@ use jsonrpsee::{
     types::{ErrorObjectOwned, SubscriptionId},
 };
 use serde::Serialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{
+    broadcast::{self, error::RecvError},
+    watch,
+};
 
 /// Blocks read from storage per step of a follower that is behind.
 const FOLLOW_BATCH_BLOCKS: u64 = 32;
@@ -46,14 +49,19 @@ impl IdProvider for HexIds {
     }
 }
 
-/// The connection went away or unsubscribed.
-struct Closed;
+/// Why a follower stopped.
+enum Stop {
+    /// The connection went away or unsubscribed.
+    Closed,
+    /// Reading the chain failed; the subscriber is told with a closing error.
+    Failed(String),
+}
 
-async fn send(sink: &SubscriptionSink, item: &impl Serialize) -> Result<(), Closed> {
-    let json = serde_json::value::to_raw_value(item).map_err(|_| Closed)?;
+async fn send(sink: &SubscriptionSink, item: &impl Serialize) -> Result<(), Stop> {
+    let json = serde_json::value::to_raw_value(item).map_err(|e| Stop::Failed(e.to_string()))?;
     sink.send(SubscriptionMessage::from(json))
         .await
-        .map_err(|_| Closed)
+        .map_err(|_| Stop::Closed)
 }
 
 impl<B: RpcBackend> EthRpc<B> {
@@ -77,34 +85,34 @@ impl<B: RpcBackend> EthRpc<B> {
         Ok(out)
     }
 
-    /// Follows the committed tip, handing each new block range to `step` in order.
-    async fn follow_blocks<T, F>(&self, sink: SubscriptionSink, step: F) -> Result<(), Closed>
+    /// Follows the committed tip from `tip`'s current value, handing each new block range to
+    /// `step` (run off the async workers) and sending what it returns, in order.
+    async fn follow_blocks<T, F>(
+        &self,
+        sink: SubscriptionSink,
+        mut tip: watch::Receiver<u64>,
+        step: F,
+    ) -> Result<(), Stop>
     where
-        T: Serialize,
-        F: Fn(&Self, u64, u64) -> Result<Vec<T>, ErrorObjectOwned>,
+        T: Serialize + Send + 'static,
+        F: Fn(&Self, u64, u64) -> Result<Vec<T>, ErrorObjectOwned> + Clone + Send + 'static,
     {
-        let mut tip = self.backend.events().follow_tip();
         let mut next = *tip.borrow_and_update() + 1;
         loop {
             tokio::select! {
-                changed = tip.changed() => if changed.is_err() { return Err(Closed) },
-                _ = sink.closed() => return Err(Closed),
+                changed = tip.changed() => if changed.is_err() { return Err(Stop::Closed) },
+                _ = sink.closed() => return Err(Stop::Closed),
             }
             let tip = *tip.borrow_and_update();
             while next <= tip {
                 let end = tip.min(next + FOLLOW_BATCH_BLOCKS - 1);
-                let items = match step(self, next, end) {
-                    Ok(items) => items,
-                    Err(e) => {
-                        tracing::warn!(
-                            from = next,
-                            to = end,
-                            "subscription stopped: {}",
-                            e.message()
-                        );
-                        return Err(Closed);
-                    }
-                };
+                let (rpc, step) = (self.clone(), step.clone());
+                let items = super::on_cpu(move || step(&rpc, next, end))
+                    .await
+                    .and_then(|r| r)
+                    .map_err(|e| {
+                        Stop::Failed(format!("reading blocks {next}..={end}: {}", e.message()))
+                    })?;
                 for item in &items {
                     send(&sink, item).await?;
                 }
@@ -113,8 +121,12 @@ impl<B: RpcBackend> EthRpc<B> {
         }
     }
 
-    async fn follow_pending(&self, sink: SubscriptionSink, full: bool) -> Result<(), Closed> {
-        let mut feed = self.backend.events().follow_pending();
+    async fn follow_pending(
+        &self,
+        sink: SubscriptionSink,
+        mut feed: broadcast::Receiver<B256>,
+        full: bool,
+    ) -> Result<(), Stop> {
         loop {
             let hash: B256 = tokio::select! {
                 received = feed.recv() => match received {
@@ -123,9 +135,9 @@ impl<B: RpcBackend> EthRpc<B> {
                         tracing::debug!(missed, "pending-transaction subscriber fell behind");
                         continue;
                     }
-                    Err(RecvError::Closed) => return Err(Closed),
+                    Err(RecvError::Closed) => return Err(Stop::Closed),
                 },
-                _ = sink.closed() => return Err(Closed),
+                _ = sink.closed() => return Err(Stop::Closed),
             };
             if full {
                 // Mined or replaced since it was announced: nothing to show.
@@ -172,19 +184,33 @@ impl<B: RpcBackend> EthPubSubApiServer for EthRpc<B> {
                 return Ok(());
             }
         };
+        // Follow before accepting: the caller holds the id once accepted, and from then on
+        // no block may be missed.
+        let events = self.backend.events();
+        let (tip, feed) = match kind {
+            SubscriptionKind::NewPendingTransactions => (None, Some(events.follow_pending())),
+            _ => (Some(events.follow_tip()), None),
+        };
         let sink = pending.accept().await?;
-        let _ = match kind {
-            SubscriptionKind::NewHeads => self.follow_blocks(sink, Self::heads).await,
-            SubscriptionKind::Logs => {
+        let stopped = match (kind, tip, feed) {
+            (SubscriptionKind::NewHeads, Some(tip), _) => {
+                self.follow_blocks(sink, tip, Self::heads).await
+            }
+            (SubscriptionKind::Logs, Some(tip), _) => {
                 let filter = filter.unwrap_or_default();
-                self.follow_blocks(sink, move |rpc, from, to| {
+                self.follow_blocks(sink, tip, move |rpc, from, to| {
                     let view = rpc.view()?;
                     collect_logs(&view, from, to, &filter, usize::MAX)
                 })
                 .await
             }
-            _ => self.follow_pending(sink, full_pending).await,
+            (_, _, Some(feed)) => self.follow_pending(sink, feed, full_pending).await,
+            _ => Ok(()),
         };
+        if let Err(Stop::Failed(why)) = stopped {
+            tracing::warn!("subscription stopped: {why}");
+            return Err(why.into());
+        }
         Ok(())
     }
 }
