@@ -113,14 +113,6 @@ impl Filters {
         self.installed.lock().remove(&id.to::<u128>()).is_some()
     }
 
-    pub fn len(&self) -> usize {
-        self.installed.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Drops the filters not polled for `idle`.
     pub fn expire(&self, now: Instant) {
         Self::expire_locked(&mut self.installed.lock(), self.idle, now);
