@@ -365,22 +365,7 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
 /// A producing node whose genesis comes from a geth-style file (benchmarks shape state so).
 fn run_dev_from_genesis(args: &NodeArgs, path: &std::path::Path) -> eyre::Result<()> {
     let genesis = import::load_genesis(path)?;
-    let spec = bttc_engine::chain::import::spec_from_genesis(&genesis)?;
-    let db_path = args.datadir.join("chain");
-    let db = ChainDb::open(
-        &db_path,
-        &import::chain_name(spec.chain_id),
-        sync_mode(args.db_sync),
-    )
-    .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
-    import::init_genesis(&db, &spec, &genesis, &db_path)?;
-    let node = Arc::new(Node::open(
-        spec.clone(),
-        db,
-        None,
-        block_time(args.block_time)?,
-        args.coinbase.unwrap_or_default(),
-    )?);
+    let (node, spec) = open_from_genesis(args, &genesis, block_time(args.block_time)?, true)?;
     let (tip, tip_hash) = node.tip()?;
     println!(
         "bttc dev node — chain id {} from {} ({} accounts), {} rules, tip {tip} ({tip_hash})",
@@ -390,6 +375,36 @@ fn run_dev_from_genesis(args: &NodeArgs, path: &std::path::Path) -> eyre::Result
         format!("{:?}", spec.spec_id).to_lowercase()
     );
     serve(node, Endpoints::from_args(args)?, true)
+}
+
+/// A node on the database of a chain made from a geth-style `genesis`; with `write_genesis`
+/// the genesis is written into a new database (or checked), else the database must already
+/// hold the chain.
+fn open_from_genesis(
+    args: &NodeArgs,
+    genesis: &alloy_genesis::Genesis,
+    block_time: Duration,
+    write_genesis: bool,
+) -> eyre::Result<(Arc<Node>, ChainSpec)> {
+    let spec = bttc_engine::chain::import::spec_from_genesis(genesis)?;
+    let db_path = args.datadir.join("chain");
+    let db = ChainDb::open(
+        &db_path,
+        &import::chain_name(spec.chain_id),
+        sync_mode(args.db_sync),
+    )
+    .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
+    if write_genesis {
+        import::init_genesis(&db, &spec, genesis, &db_path)?;
+    }
+    let node = Node::open(
+        spec.clone(),
+        db,
+        None,
+        block_time,
+        args.coinbase.unwrap_or_default(),
+    )?;
+    Ok((Arc::new(node), spec))
 }
 
 fn sync_mode(sync: DbSync) -> SyncMode {
@@ -417,18 +432,7 @@ fn run_follower(args: NodeArgs) -> eyre::Result<()> {
         );
     }
     let genesis = import::load_genesis(&genesis_path)?;
-    let spec = bttc_engine::chain::import::spec_from_genesis(&genesis)?;
-    let sync = sync_mode(args.db_sync);
-    let db_path = args.datadir.join("chain");
-    let db = ChainDb::open(&db_path, &import::chain_name(spec.chain_id), sync)
-        .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
-    let node = Arc::new(Node::open(
-        spec.clone(),
-        db,
-        None,
-        Duration::ZERO,
-        args.coinbase.unwrap_or_default(),
-    )?);
+    let (node, spec) = open_from_genesis(&args, &genesis, Duration::ZERO, false)?;
     let (tip, tip_hash) = node.tip()?;
     println!(
         "bttc node — imported chain (id {}), {} rules, tip {tip} ({tip_hash}); no blocks are produced",

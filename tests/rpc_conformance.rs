@@ -424,21 +424,28 @@ fn txpool_content_lists_pending_and_queued_by_sender_and_nonce() {
 /// POSTs `body` and returns the HTTP status code and the body text (`None` if the connection
 /// was refused or closed without an answer).
 fn post_raw(addr: SocketAddr, body: &str) -> Option<(u16, String)> {
+    let (status, response) = exchange(addr, &format!("POST / HTTP/1.1\r\nHost: {addr}"), body)?;
+    Some((
+        status,
+        response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
+    ))
+}
+
+/// Sends a request line and headers `head` with `body`; returns the status and the whole
+/// response, headers included (`None` if the node does not answer).
+fn exchange(addr: SocketAddr, head: &str, body: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{head}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split(' ').nth(1)?.parse().ok()?;
-    Some((
-        status,
-        response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
-    ))
+    Some((status, response))
 }
 
 fn error_message(answer: &Value) -> String {
@@ -839,21 +846,9 @@ fn idle_filters_expire_and_installed_filters_are_bounded() {
     assert!(new()["result"].is_string(), "room after expiry");
 }
 
-/// Sends a request with chosen method and headers; returns the status and the whole response.
+/// Like [`exchange`], for a node that must answer; header names lower-cased for matching.
 fn request(addr: SocketAddr, head: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "{head}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let (status, response) = exchange(addr, head, body).expect("the node answers");
     (status, response.to_ascii_lowercase())
 }
 
