@@ -15,7 +15,10 @@ use alloy_primitives::{Address, B256, Bloom, Bytes, KECCAK256_EMPTY, U256, kecca
 use bttc_engine::{
     chain::spec::{ChainSpec, FeeRules},
     crypto::{RecoverError, recover_tx_sender},
-    exec::{BlockEnv, BlockExecutor, ExecError, MemState, SequentialExecutor, TxInvalid},
+    exec::{
+        BlockEnv, BlockExecutor, BlockOutcome, ExecError, ExecStats, MemState, ParallelExecutor,
+        SequentialExecutor, TxInvalid,
+    },
     primitives::{Account, RecoveredTx, block_logs_bloom, receipts_root},
 };
 use flate2::read::GzDecoder;
@@ -206,6 +209,43 @@ struct BlockReport {
     txs: usize,
     high_s: usize,
     mismatches: Vec<String>,
+    stats: ExecStats,
+}
+
+/// Every receipt and the full post-state of the parallel run must be the sequential run's.
+fn compare_outcomes(sequential: &BlockOutcome, parallel: &BlockOutcome, out: &mut Vec<String>) {
+    if parallel.gas_used != sequential.gas_used {
+        out.push(format!(
+            "parallel gas used {}, sequential {}",
+            parallel.gas_used, sequential.gas_used
+        ));
+    }
+    if parallel.receipts.len() != sequential.receipts.len() {
+        out.push(format!(
+            "parallel made {} receipts, sequential {}",
+            parallel.receipts.len(),
+            sequential.receipts.len()
+        ));
+    }
+    if let Some(i) = (0..parallel.receipts.len().min(sequential.receipts.len()))
+        .find(|&i| parallel.receipts[i] != sequential.receipts[i])
+    {
+        out.push(format!("parallel receipt {i} differs from sequential"));
+    }
+    let (p, s) = (&parallel.changes, &sequential.changes);
+    if p.codes != s.codes {
+        out.push("parallel deployed code differs from sequential".into());
+    }
+    for address in p.accounts.keys().chain(s.accounts.keys()) {
+        if p.accounts.get(address) != s.accounts.get(address) {
+            out.push(format!(
+                "post-state of {address}: parallel {:?}, sequential {:?}",
+                p.accounts.get(address),
+                s.accounts.get(address)
+            ));
+            break;
+        }
+    }
 }
 
 fn check_block(dir: &Path, number: u64) -> Result<BlockReport, String> {
@@ -271,6 +311,11 @@ fn check_block(dir: &Path, number: u64) -> Result<BlockReport, String> {
         fee_rules: FeeRules::Ethereum,
         ..ChainSpec::dev()
     };
+    let parallel = ParallelExecutor {
+        spec: spec.clone(),
+        workers: 2,
+    }
+    .execute_with_stats(&state, &env, &txs);
     let outcome = match (SequentialExecutor { spec }).execute_block(&state, &env, &txs) {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -294,6 +339,15 @@ fn check_block(dir: &Path, number: u64) -> Result<BlockReport, String> {
         }
     };
 
+    match parallel {
+        Err(e) => report.mismatches.push(format!(
+            "parallel execution failed where sequential did not: {e}"
+        )),
+        Ok((parallel, stats)) => {
+            report.stats = stats;
+            compare_outcomes(&outcome, &parallel, &mut report.mismatches);
+        }
+    }
     if outcome.gas_used != gas_used {
         report.mismatches.push(format!(
             "gas used {}, header says {gas_used} (diff {:+})",
@@ -364,6 +418,7 @@ fn mainnet_blocks_match_headers() {
     let mut checked = 0usize;
     let mut txs = 0usize;
     let mut high_s = 0usize;
+    let (mut executions, mut aborts, mut parallel_blocks, mut fell_back) = (0, 0, 0, 0);
     let mut failures = Vec::new();
     for &number in &numbers {
         match check_block(&root.join(number.to_string()), number) {
@@ -371,6 +426,10 @@ fn mainnet_blocks_match_headers() {
                 checked += 1;
                 txs += report.txs;
                 high_s += report.high_s;
+                executions += report.stats.executions;
+                aborts += report.stats.aborts;
+                parallel_blocks += usize::from(report.stats.workers > 0);
+                fell_back += usize::from(report.stats.fell_back_at.is_some());
                 for m in report.mismatches {
                     failures.push(format!("block {number}: {m}"));
                 }
@@ -384,6 +443,10 @@ fn mainnet_blocks_match_headers() {
          {high_s} pre-Homestead high-s signatures not recovered, {} failures, {:.1?}",
         failures.len(),
         started.elapsed()
+    );
+    println!(
+        "parallel: {parallel_blocks} blocks run by workers ({fell_back} fell back to \
+         sequential), {executions} executions, {aborts} aborted"
     );
     assert!(
         failures.is_empty(),

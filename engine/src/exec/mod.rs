@@ -1,22 +1,27 @@
-//! Block execution with revm: the state interface, the executor interface, and the sequential
-//! executor that the parallel one (a later stage) must match on every receipt and state change.
+//! Block execution with revm: the state interface, the executor interface, the sequential
+//! executor, and the parallel one (Block-STM) that matches it on every receipt and state change.
 
 pub mod bttc_logs;
 mod mem;
 mod overlay;
+mod parallel;
 mod sequential;
 #[cfg(test)]
 mod tests;
 
 pub use mem::MemState;
 pub use overlay::{AccountChange, StateChanges};
+pub use parallel::{ExecStats, PARALLEL_TXS_MIN, ParallelExecutor, ProducedBlock};
 pub use revm::bytecode::Bytecode;
 pub use sequential::{
     CallOutcome, CallRequest, SequentialBlock, SequentialExecutor, SystemCallOutcome, TxOutcome,
     call, create_access_list, estimate_gas, tx_env,
 };
 
-use crate::primitives::{Account, BlockNumber, RecoveredTx, StoredReceipt};
+use crate::{
+    chain::spec::ChainSpec,
+    primitives::{Account, BlockNumber, RecoveredTx, StoredReceipt},
+};
 use alloy_primitives::{Address, B256, Bytes, U256};
 
 /// Errors of the state behind execution (a database, an in-memory map).
@@ -91,7 +96,7 @@ pub struct BlockOutcome {
     pub changes: StateChanges,
 }
 
-/// Executes whole blocks; sequential now, parallel (Block-STM) later, with identical outcomes.
+/// Executes whole blocks: sequentially or in parallel (Block-STM), with identical outcomes.
 pub trait BlockExecutor {
     fn execute_block<S: StateReader>(
         &self,
@@ -99,4 +104,62 @@ pub trait BlockExecutor {
         env: &BlockEnv,
         txs: &[RecoveredTx],
     ) -> Result<BlockOutcome, ExecError>;
+}
+
+/// Which executor runs blocks (`--exec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecMode {
+    #[default]
+    Parallel,
+    Sequential,
+}
+
+impl std::str::FromStr for ExecMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "parallel" => Ok(Self::Parallel),
+            "sequential" => Ok(Self::Sequential),
+            other => Err(format!(
+                "unknown executor {other:?} (expected parallel or sequential)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ExecMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Parallel => "parallel",
+            Self::Sequential => "sequential",
+        })
+    }
+}
+
+/// The executor a node is configured with.
+#[derive(Debug, Clone)]
+pub struct ConfiguredExecutor {
+    pub spec: ChainSpec,
+    pub mode: ExecMode,
+}
+
+impl BlockExecutor for ConfiguredExecutor {
+    fn execute_block<S: StateReader>(
+        &self,
+        state: &S,
+        env: &BlockEnv,
+        txs: &[RecoveredTx],
+    ) -> Result<BlockOutcome, ExecError> {
+        match self.mode {
+            ExecMode::Sequential => SequentialExecutor {
+                spec: self.spec.clone(),
+            }
+            .execute_block(state, env, txs),
+            ExecMode::Parallel => ParallelExecutor {
+                spec: self.spec.clone(),
+                workers: 0,
+            }
+            .execute_block(state, env, txs),
+        }
+    }
 }

@@ -48,6 +48,10 @@ impl<'a, S: StateReader> Overlay<'a, S> {
         }
     }
 
+    pub(crate) fn parent(&self) -> &'a S {
+        self.parent
+    }
+
     pub(crate) fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
         match self.changes.accounts.get(address) {
             Some(change) => Ok(change.account),
@@ -57,6 +61,19 @@ impl<'a, S: StateReader> Overlay<'a, S> {
 
     pub(crate) fn balance(&self, address: &Address) -> Result<U256, StateError> {
         Ok(self.account(address)?.map_or(U256::ZERO, |a| a.balance))
+    }
+
+    /// Pays `amount` to `address` (a touch: an empty account is then removed under EIP-161).
+    pub(crate) fn credit(&mut self, address: Address, amount: U256) -> Result<(), StateError> {
+        let mut account = self.account(&address)?.unwrap_or(Account {
+            nonce: 0,
+            balance: U256::ZERO,
+            code_hash: alloy_primitives::KECCAK256_EMPTY,
+        });
+        account.balance = account.balance.saturating_add(amount);
+        let keep = !(self.clear_empty && account.is_empty());
+        self.changes.accounts.entry(address).or_default().account = keep.then_some(account);
+        Ok(())
     }
 
     /// Folds the state a transaction left behind into the block's changes.

@@ -16,16 +16,17 @@ use revm::{
     Context, ExecuteEvm, InspectEvm, MainBuilder, MainContext,
     context::{
         BlockEnv as RevmBlockEnv, TxEnv,
-        result::{EVMError, ExecutionResult, Output},
+        result::{EVMError, ExecutionResult},
     },
     context_interface::block::BlobExcessGasAndPrice,
     handler::MainnetContext,
     primitives::hardfork::SpecId,
+    state::EvmState,
 };
 
 type Evm<'a, S> = revm::MainnetEvm<MainnetContext<Overlay<'a, S>>, TransferLogger>;
 
-fn revm_block_env(spec_id: SpecId, env: &BlockEnv) -> RevmBlockEnv {
+pub(crate) fn revm_block_env(spec_id: SpecId, env: &BlockEnv) -> RevmBlockEnv {
     RevmBlockEnv {
         number: U256::from(env.number),
         timestamp: U256::from(env.timestamp),
@@ -41,15 +42,14 @@ fn revm_block_env(spec_id: SpecId, env: &BlockEnv) -> RevmBlockEnv {
     }
 }
 
-fn build_evm<'a, S: StateReader>(
+pub(crate) fn build_evm<DB: revm::Database>(
     spec: &ChainSpec,
-    state: &'a S,
+    db: DB,
     block: RevmBlockEnv,
     for_call: bool,
-) -> Evm<'a, S> {
-    let clear_empty = spec.spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+) -> revm::MainnetEvm<MainnetContext<DB>, TransferLogger> {
     Context::mainnet()
-        .with_db(Overlay::new(state, clear_empty))
+        .with_db(db)
         .modify_cfg_chained(|cfg| {
             cfg.set_spec_and_mainnet_gas_params(spec.spec_id);
             cfg.chain_id = spec.chain_id;
@@ -64,6 +64,16 @@ fn build_evm<'a, S: StateReader>(
         })
         .with_block(block)
         .build_mainnet_with_inspector(TransferLogger::default())
+}
+
+fn overlay_evm<'a, S: StateReader>(
+    spec: &ChainSpec,
+    state: &'a S,
+    block: RevmBlockEnv,
+    for_call: bool,
+) -> Evm<'a, S> {
+    let clear_empty = spec.spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+    build_evm(spec, Overlay::new(state, clear_empty), block, for_call)
 }
 
 /// The revm transaction environment of a recovered transaction.
@@ -90,7 +100,7 @@ pub fn tx_env(tx: &RecoveredTx) -> TxEnv {
     }
 }
 
-fn map_evm_error(hash: B256, e: EVMError<StateError>) -> ExecError {
+pub(crate) fn map_evm_error(hash: B256, e: EVMError<StateError>) -> ExecError {
     match e {
         EVMError::Transaction(reason) => ExecError::Invalid(TxInvalid::Rejected {
             hash,
@@ -109,21 +119,21 @@ pub struct TxOutcome {
     pub output: Bytes,
 }
 
-/// A block being executed transaction by transaction (used by the block producer, which may
-/// skip transactions that turn out invalid, and by block import).
-pub struct SequentialBlock<'a, S: StateReader> {
-    evm: Evm<'a, S>,
+/// A block's results so far, apart from any EVM (which cannot move between threads): the
+/// changes over the parent state, the receipts and the gas used.
+pub(crate) struct BlockParts<'a, S> {
+    pub(crate) overlay: Overlay<'a, S>,
     fee_rules: FeeRules,
     env: BlockEnv,
     receipts: Vec<StoredReceipt>,
     gas_used: u64,
 }
 
-impl<'a, S: StateReader> SequentialBlock<'a, S> {
-    pub fn new(spec: &ChainSpec, state: &'a S, env: BlockEnv) -> Self {
-        let evm = build_evm(spec, state, revm_block_env(spec.spec_id, &env), false);
+impl<'a, S: StateReader> BlockParts<'a, S> {
+    pub(crate) fn new(spec: &ChainSpec, state: &'a S, env: BlockEnv) -> Self {
+        let clear_empty = spec.spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON);
         Self {
-            evm,
+            overlay: Overlay::new(state, clear_empty),
             fee_rules: spec.fee_rules,
             env,
             receipts: Vec::new(),
@@ -131,16 +141,12 @@ impl<'a, S: StateReader> SequentialBlock<'a, S> {
         }
     }
 
-    pub fn gas_used(&self) -> u64 {
-        self.gas_used
-    }
-
-    pub fn gas_left(&self) -> u64 {
+    pub(crate) fn gas_left(&self) -> u64 {
         self.env.gas_limit - self.gas_used
     }
 
-    /// Executes `tx` on top of the block so far. An invalid transaction changes nothing.
-    pub fn execute(&mut self, tx: &RecoveredTx) -> Result<TxOutcome, ExecError> {
+    /// Fails with [`TxInvalid::BlockFull`] when `tx`'s gas limit exceeds the gas left.
+    pub(crate) fn check_fits(&self, tx: &RecoveredTx) -> Result<(), ExecError> {
         let gas_limit = tx.envelope.gas_limit();
         if gas_limit > self.gas_left() {
             return Err(TxInvalid::BlockFull {
@@ -150,29 +156,60 @@ impl<'a, S: StateReader> SequentialBlock<'a, S> {
             }
             .into());
         }
-        let bttc = self.fee_rules == FeeRules::Bttc;
-        let balances_before = if bttc {
-            let overlay = &self.evm.ctx.journaled_state.database;
-            Some((
-                overlay.balance(&tx.sender)?,
-                overlay.balance(&self.env.fee_recipient)?,
-            ))
-        } else {
-            None
-        };
-        self.evm.inspector = TransferLogger::default();
-        let result = if bttc {
-            self.evm.inspect_tx(tx_env(tx))
-        } else {
-            self.evm.transact(tx_env(tx))
-        }
-        .map_err(|e| map_evm_error(tx.hash, e))?;
-        self.evm.ctx.journaled_state.database.apply(result.state);
+        Ok(())
+    }
 
-        let result = result.result;
+    /// Balances of the sender and the fee recipient before `tx`, for BTTC's fee log.
+    fn balances_before(
+        &self,
+        overlay: &Overlay<'a, S>,
+        tx: &RecoveredTx,
+    ) -> Result<Option<(U256, U256)>, ExecError> {
+        if self.fee_rules != FeeRules::Bttc {
+            return Ok(None);
+        }
+        Ok(Some((
+            overlay.balance(&tx.sender)?,
+            overlay.balance(&self.env.fee_recipient)?,
+        )))
+    }
+
+    /// Adds `tx`, executed elsewhere on exactly this block's state so far, with `state` its
+    /// changes without the fee and `fee` what the fee recipient is owed.
+    pub(crate) fn commit_executed(
+        &mut self,
+        tx: &RecoveredTx,
+        result: ExecutionResult,
+        state: EvmState,
+        fee: U256,
+    ) -> Result<TxOutcome, ExecError> {
+        self.check_fits(tx)?;
+        let balances_before = self.balances_before(&self.overlay, tx)?;
+        let recipient = self.env.fee_recipient;
+        // A fee recipient destroyed by the transaction loses the fee, as in revm, where the
+        // fee is paid before the destroyed account is removed.
+        let destroyed = state.get(&recipient).is_some_and(|a| a.is_selfdestructed());
+        self.overlay.apply(state);
+        if !destroyed {
+            self.overlay.credit(recipient, fee)?;
+        }
+        Ok(self.record(tx, result, balances_before))
+    }
+
+    fn record(
+        &mut self,
+        tx: &RecoveredTx,
+        result: ExecutionResult,
+        balances_before: Option<(U256, U256)>,
+    ) -> TxOutcome {
         let gas_used = result.tx_gas_used();
         self.gas_used += gas_used;
-        let mut logs: Vec<Log> = result.logs().to_vec();
+        let success = result.is_success();
+        let (output, mut logs) = match result {
+            ExecutionResult::Success { output, logs, .. } => (output.into_data(), logs),
+            ExecutionResult::Revert { output, .. } => (output, Vec::new()),
+            ExecutionResult::Halt { .. } => (Bytes::new(), Vec::new()),
+        };
         if let Some((sender_before, recipient_before)) = balances_before {
             let price = tx.envelope.effective_gas_price(Some(self.env.base_fee));
             let fee = U256::from(gas_used) * U256::from(price - u128::from(self.env.base_fee));
@@ -191,19 +228,6 @@ impl<'a, S: StateReader> SequentialBlock<'a, S> {
                 ));
             }
         }
-        let success = result.is_success();
-        let output = match &result {
-            ExecutionResult::Success {
-                output: Output::Call(b),
-                ..
-            } => b.clone(),
-            ExecutionResult::Success {
-                output: Output::Create(b, _),
-                ..
-            } => b.clone(),
-            ExecutionResult::Revert { output, .. } => output.clone(),
-            ExecutionResult::Halt { .. } => Bytes::new(),
-        };
         self.receipts.push(StoredReceipt {
             tx_type: tx.envelope.ty(),
             receipt: Receipt {
@@ -212,11 +236,84 @@ impl<'a, S: StateReader> SequentialBlock<'a, S> {
                 logs,
             },
         });
-        Ok(TxOutcome {
+        TxOutcome {
             success,
             gas_used,
             output,
-        })
+        }
+    }
+
+    pub(crate) fn finish(self) -> BlockOutcome {
+        BlockOutcome {
+            receipts: self.receipts,
+            gas_used: self.gas_used,
+            changes: self.overlay.changes,
+        }
+    }
+}
+
+/// A block being executed transaction by transaction (used by the block producer, which may
+/// skip transactions that turn out invalid, and by block import).
+pub struct SequentialBlock<'a, S: StateReader> {
+    evm: Evm<'a, S>,
+    /// Everything but the overlay, which the EVM holds as its database.
+    parts: BlockParts<'a, S>,
+}
+
+impl<'a, S: StateReader> SequentialBlock<'a, S> {
+    pub fn new(spec: &ChainSpec, state: &'a S, env: BlockEnv) -> Self {
+        Self::from_parts(spec, BlockParts::new(spec, state, env))
+    }
+
+    /// Continues the block `parts` holds.
+    pub(crate) fn from_parts(spec: &ChainSpec, mut parts: BlockParts<'a, S>) -> Self {
+        let clear_empty = spec.spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        let parent = parts.overlay.parent();
+        let overlay = std::mem::replace(&mut parts.overlay, Overlay::new(parent, clear_empty));
+        let evm = build_evm(
+            spec,
+            overlay,
+            revm_block_env(spec.spec_id, &parts.env),
+            false,
+        );
+        Self { evm, parts }
+    }
+
+    /// The block so far, without its EVM.
+    pub(crate) fn into_parts(self) -> BlockParts<'a, S> {
+        let mut parts = self.parts;
+        parts.overlay = self.evm.ctx.journaled_state.database;
+        parts
+    }
+
+    pub fn gas_used(&self) -> u64 {
+        self.parts.gas_used
+    }
+
+    pub fn gas_left(&self) -> u64 {
+        self.parts.gas_left()
+    }
+
+    /// Fails with [`TxInvalid::BlockFull`] when `tx`'s gas limit exceeds the gas left.
+    pub fn check_fits(&self, tx: &RecoveredTx) -> Result<(), ExecError> {
+        self.parts.check_fits(tx)
+    }
+
+    /// Executes `tx` on top of the block so far. An invalid transaction changes nothing.
+    pub fn execute(&mut self, tx: &RecoveredTx) -> Result<TxOutcome, ExecError> {
+        self.parts.check_fits(tx)?;
+        let balances_before = self
+            .parts
+            .balances_before(&self.evm.ctx.journaled_state.database, tx)?;
+        self.evm.inspector = TransferLogger::default();
+        let result = if balances_before.is_some() {
+            self.evm.inspect_tx(tx_env(tx))
+        } else {
+            self.evm.transact(tx_env(tx))
+        }
+        .map_err(|e| map_evm_error(tx.hash, e))?;
+        self.evm.ctx.journaled_state.database.apply(result.state);
+        Ok(self.parts.record(tx, result.result, balances_before))
     }
 
     /// A system call (Bor's `commitState` and `commitSpan`): `caller` calls `to` with `input`
@@ -248,11 +345,7 @@ impl<'a, S: StateReader> SequentialBlock<'a, S> {
     }
 
     pub fn finish(self) -> BlockOutcome {
-        BlockOutcome {
-            receipts: self.receipts,
-            gas_used: self.gas_used,
-            changes: self.evm.ctx.journaled_state.database.changes,
-        }
+        self.into_parts().finish()
     }
 }
 
@@ -401,7 +494,7 @@ fn call_with<S: StateReader>(
         // As geth: a call without a price runs without a base fee.
         block.basefee = 0;
     }
-    let mut evm = build_evm(spec, state, block, true);
+    let mut evm = overlay_evm(spec, state, block, true);
     let tx = TxEnv {
         // An access list needs an EIP-2930 transaction for revm to charge and warm it.
         tx_type: if request.access_list.is_empty() || !spec.spec_id.is_enabled_in(SpecId::BERLIN) {

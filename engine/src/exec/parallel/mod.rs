@@ -1,0 +1,670 @@
+//! The parallel executor: Block-STM over revm. Transactions execute optimistically on worker
+//! threads against a multi-version memory, are validated by re-reading what they read, are
+//! executed again when a lower transaction changed it, and are committed in order into the
+//! same block accumulator the sequential executor uses, so receipts, gas, logs and state
+//! changes are those of sequential execution by construction.
+
+mod handler;
+mod memory;
+mod scheduler;
+mod view;
+
+use super::{
+    BlockEnv, BlockExecutor, BlockOutcome, ExecError, SequentialBlock, StateError, StateReader,
+    TxInvalid,
+    bttc_logs::TransferLogger,
+    sequential::{BlockParts, build_evm, revm_block_env, tx_env},
+};
+use crate::{
+    chain::spec::{ChainSpec, FeeRules},
+    primitives::{Account, RecoveredTx},
+};
+use alloy_primitives::{Address, B256, U256, map::HashMap};
+use handler::DeferredFee;
+use memory::{AccountEntry, CoinbaseCell, Incarnation, Location, MvMemory, TxIdx, Value};
+use parking_lot::{Mutex, RwLock};
+use revm::{
+    ExecuteEvm, MainnetEvm,
+    context::result::{EVMError, ExecutionResult},
+    handler::{Handler, MainnetContext},
+    inspector::InspectorHandler,
+    primitives::hardfork::SpecId,
+    state::EvmState,
+};
+use scheduler::{Scheduler, Status, Task};
+use std::{
+    collections::HashSet,
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+};
+use view::{ReadEntry, Shared, StorageRule, TxView, ViewError, reads_valid};
+
+/// Blocks with fewer transactions run sequentially: starting workers costs more than it saves.
+pub const PARALLEL_TXS_MIN: usize = 4;
+/// A block whose longest chain of one sender's transactions is more than this share of the
+/// block runs sequentially: the chain's nonces order it.
+const SENDER_CHAIN_SHARE_MAX: f64 = 0.6;
+/// Executions counted before the abort rate is judged.
+const FALLBACK_SAMPLE: u32 = 64;
+/// When more than one execution in this many was wasted (aborted), the rest of the block runs
+/// sequentially: on two cores parallel execution no longer pays for its bookkeeping.
+const FALLBACK_ABORT_RATIO: u32 = 3;
+/// How far execution may run ahead of the commit point when building a block, which may end
+/// before its last candidate.
+const PRODUCE_WINDOW: TxIdx = 1024;
+
+/// Executes a block's transactions in parallel (Block-STM) with exactly the outcome of
+/// [`super::SequentialExecutor`].
+#[derive(Debug, Clone)]
+pub struct ParallelExecutor {
+    pub spec: ChainSpec,
+    /// Worker threads; 0 means one per thread of rayon's global pool.
+    pub workers: usize,
+}
+
+/// How a parallel run went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExecStats {
+    /// Worker threads used; 0 when the block ran sequentially from the start.
+    pub workers: usize,
+    /// Transaction executions, re-executions included.
+    pub executions: u32,
+    /// Executions thrown away: failed validation, or stopped on an aborted dependency.
+    pub aborts: u32,
+    /// Index from which the block ran sequentially after too many aborts.
+    pub fell_back_at: Option<usize>,
+}
+
+/// A block built from candidates in parallel.
+#[derive(Debug)]
+pub struct ProducedBlock {
+    pub outcome: BlockOutcome,
+    /// Indexes of the candidates the block holds, in order.
+    pub included: Vec<usize>,
+    /// Candidates found invalid, with the reason (the first of each sender).
+    pub rejected: Vec<(B256, String)>,
+    pub stats: ExecStats,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every transaction must be valid and fit (block import).
+    Import,
+    /// Invalid candidates are left out; the block ends when gas runs out (block building).
+    Produce,
+}
+
+impl BlockExecutor for ParallelExecutor {
+    fn execute_block<S: StateReader>(
+        &self,
+        state: &S,
+        env: &BlockEnv,
+        txs: &[RecoveredTx],
+    ) -> Result<BlockOutcome, ExecError> {
+        self.execute_with_stats(state, env, txs)
+            .map(|(outcome, _)| outcome)
+    }
+}
+
+impl ParallelExecutor {
+    /// [`BlockExecutor::execute_block`], with how the run went.
+    pub fn execute_with_stats<S: StateReader>(
+        &self,
+        state: &S,
+        env: &BlockEnv,
+        txs: &[RecoveredTx],
+    ) -> Result<(BlockOutcome, ExecStats), ExecError> {
+        let txs: Vec<&RecoveredTx> = txs.iter().collect();
+        let (committer, stats) = self.run(state, env, &txs, Mode::Import)?;
+        Ok((committer.finish_block(), stats))
+    }
+
+    /// Builds a block from `candidates` (in block order): invalid ones are left out, and the
+    /// block ends at the first candidate whose gas limit exceeds the gas left.
+    pub fn produce<S: StateReader>(
+        &self,
+        state: &S,
+        env: &BlockEnv,
+        candidates: &[&RecoveredTx],
+    ) -> Result<ProducedBlock, ExecError> {
+        let (mut committer, stats) = self.run(state, env, candidates, Mode::Produce)?;
+        Ok(ProducedBlock {
+            included: committer.included.iter().map(|&i| i as usize).collect(),
+            outcome: committer.parts.take().expect("block parts").finish(),
+            rejected: committer.rejected,
+            stats,
+        })
+    }
+
+    fn run<'s, 'a, S: StateReader>(
+        &'s self,
+        state: &'a S,
+        env: &BlockEnv,
+        txs: &[&'a RecoveredTx],
+        mode: Mode,
+    ) -> Result<(Committer<'s, 'a, S>, ExecStats), ExecError> {
+        let len = TxIdx::try_from(txs.len())
+            .map_err(|_| ExecError::Header(format!("{} transactions in one block", txs.len())))?;
+        let mut committer = Committer {
+            spec: &self.spec,
+            parts: Some(BlockParts::new(&self.spec, state, *env)),
+            mode,
+            included: Vec::new(),
+            rejected: Vec::new(),
+            failed_senders: HashSet::new(),
+            error: None,
+        };
+        let workers = match self.workers {
+            0 => rayon::current_num_threads(),
+            n => n,
+        }
+        .min(txs.len());
+        let chains = SenderChains::of(txs);
+        if workers < 2
+            || txs.len() < PARALLEL_TXS_MIN
+            || chains.longest as f64 > SENDER_CHAIN_SHARE_MAX * txs.len() as f64
+        {
+            committer.run_sequentially(txs, 0);
+            return committer.finish(ExecStats::default());
+        }
+
+        let clear_empty = self.spec.spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        let run = Run {
+            spec: &self.spec,
+            env,
+            txs,
+            shared: Shared {
+                state,
+                memory: MvMemory::new(txs.len(), clear_empty),
+                codes: RwLock::new(HashMap::default()),
+                coinbase: env.fee_recipient,
+                coinbase_base: state.account(&env.fee_recipient)?,
+            },
+            scheduler: Scheduler::new(
+                len,
+                match mode {
+                    Mode::Import => len,
+                    Mode::Produce => PRODUCE_WINDOW,
+                },
+            ),
+            executions: (0..len).map(|_| Mutex::new(None)).collect(),
+            previous_of_sender: chains.previous,
+            committed: AtomicU32::new(0),
+            stop: AtomicBool::new(false),
+            executed: AtomicU32::new(0),
+            aborted: AtomicU32::new(0),
+            fell_back_at: Mutex::new(None),
+            panic: Mutex::new(None),
+            committer: Mutex::new(committer),
+            clear_empty,
+        };
+        rayon::in_place_scope(|scope| {
+            for _ in 1..workers {
+                scope.spawn(|_| run.work_guarded());
+            }
+            run.work_guarded();
+        });
+        if let Some(payload) = run.panic.into_inner() {
+            std::panic::resume_unwind(payload);
+        }
+        let stats = ExecStats {
+            workers,
+            executions: run.executed.into_inner(),
+            aborts: run.aborted.into_inner(),
+            fell_back_at: run.fell_back_at.into_inner(),
+        };
+        run.committer.into_inner().finish(stats)
+    }
+}
+
+/// For each transaction, the previous one of its sender in the block; and the longest chain.
+struct SenderChains {
+    previous: Box<[Option<TxIdx>]>,
+    longest: usize,
+}
+
+impl SenderChains {
+    fn of(txs: &[&RecoveredTx]) -> Self {
+        let mut last: HashMap<Address, (TxIdx, usize)> = HashMap::default();
+        last.reserve(txs.len());
+        let mut longest = 0;
+        let previous = txs
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| {
+                let i = i as TxIdx;
+                match last.entry(tx.sender) {
+                    alloy_primitives::map::Entry::Occupied(mut seen) => {
+                        let (previous, count) = *seen.get();
+                        *seen.get_mut() = (i, count + 1);
+                        longest = longest.max(count + 1);
+                        Some(previous)
+                    }
+                    alloy_primitives::map::Entry::Vacant(slot) => {
+                        slot.insert((i, 1));
+                        longest = longest.max(1);
+                        None
+                    }
+                }
+            })
+            .collect();
+        Self { previous, longest }
+    }
+}
+
+/// What one incarnation produced.
+struct Execution {
+    incarnation: Incarnation,
+    reads: Vec<ReadEntry>,
+    /// Locations written, sorted (the fee recipient's account is not among them).
+    writes: Vec<Location>,
+    /// Taken when the transaction is committed.
+    outcome: Option<Result<Executed, ExecError>>,
+}
+
+struct Executed {
+    result: ExecutionResult,
+    /// Changes without the fee.
+    state: EvmState,
+    fee: U256,
+}
+
+type WorkerEvm<'a, S> = MainnetEvm<MainnetContext<TxView<'a, S>>, TransferLogger>;
+
+/// One parallel run of a block.
+struct Run<'r, 's, 'a, S: StateReader> {
+    spec: &'r ChainSpec,
+    env: &'r BlockEnv,
+    txs: &'r [&'a RecoveredTx],
+    shared: Shared<'a, S>,
+    scheduler: Scheduler,
+    /// The last execution of each transaction.
+    executions: Box<[Mutex<Option<Execution>>]>,
+    previous_of_sender: Box<[Option<TxIdx>]>,
+    /// Transactions committed: a prefix of the block.
+    committed: AtomicU32,
+    /// Set when the block is done, failed, was cut short or fell back to sequential.
+    stop: AtomicBool,
+    executed: AtomicU32,
+    aborted: AtomicU32,
+    fell_back_at: Mutex<Option<usize>>,
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    committer: Mutex<Committer<'s, 'a, S>>,
+    clear_empty: bool,
+}
+
+impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
+    /// A worker; a panic stops every worker and is raised again by the caller.
+    fn work_guarded(&self) {
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.work()))
+        {
+            self.stop.store(true, Ordering::SeqCst);
+            self.panic.lock().get_or_insert(payload);
+        }
+    }
+
+    fn work(&self) {
+        let mut evm: WorkerEvm<'_, S> = build_evm(
+            self.spec,
+            TxView::new(&self.shared),
+            revm_block_env(self.spec.spec_id, self.env),
+            false,
+        );
+        let mut handler = DeferredFee::default();
+        let mut task = None;
+        let mut idle = 0u32;
+        while !self.stop.load(Ordering::Acquire) {
+            task = match task {
+                Some(Task::Execute(txn, inc)) => self.execute(&mut evm, &mut handler, txn, inc),
+                Some(Task::Validate(txn, inc)) => self.validate(txn, inc),
+                None => {
+                    let next = self.try_commit().or_else(|| {
+                        self.scheduler
+                            .next_task(self.committed.load(Ordering::Acquire))
+                    });
+                    if next.is_some() {
+                        idle = 0;
+                    } else {
+                        idle += 1;
+                        if idle < 64 {
+                            std::hint::spin_loop();
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
+                    next
+                }
+            };
+        }
+    }
+
+    fn execute<'v>(
+        &'v self,
+        evm: &mut WorkerEvm<'v, S>,
+        handler: &mut DeferredFee<WorkerEvm<'v, S>>,
+        txn: TxIdx,
+        inc: Incarnation,
+    ) -> Option<Task> {
+        // A sender's nonces order its transactions: wait for the previous one rather than
+        // execute with a nonce that cannot be right yet.
+        if let Some(previous) = self.previous_of_sender[txn as usize]
+            && self.scheduler.add_dependency(txn, previous)
+        {
+            return None;
+        }
+        let tx = self.txs[txn as usize];
+        let bttc = self.spec.fee_rules == FeeRules::Bttc;
+        let (result, state) = loop {
+            evm.ctx.journaled_state.database.begin(txn);
+            evm.inspector = TransferLogger::default();
+            evm.ctx.tx = tx_env(tx);
+            handler.fee.set(U256::ZERO);
+            let result = if bttc {
+                handler.inspect_run(evm)
+            } else {
+                handler.run(evm)
+            };
+            let state = evm.finalize();
+            self.executed.fetch_add(1, Ordering::Relaxed);
+            match result {
+                Err(EVMError::Database(ViewError::Blocked(blocking))) => {
+                    if self.scheduler.add_dependency(txn, blocking) {
+                        self.aborted.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
+                    // It executed meanwhile: run again with its writes.
+                }
+                result => break (result, state),
+            }
+        };
+        let view = &mut evm.ctx.journaled_state.database;
+        let reads = std::mem::take(&mut view.reads);
+        let (outcome, writes, coinbase) = match result {
+            Ok(result) => {
+                let fee = handler.fee.get();
+                let (writes, coinbase) = self.writes_of(txn, &state, &view.rules, fee);
+                (Ok(Executed { result, state, fee }), writes, coinbase)
+            }
+            Err(e) => (Err(map_error(tx.hash, e)), Vec::new(), CoinbaseCell::None),
+        };
+        let locations: Vec<Location> = writes.iter().map(|(location, _)| *location).collect();
+        let mut slot = self.executions[txn as usize].lock();
+        let previous = slot.as_ref().map_or(&[][..], |e| &e.writes[..]);
+        let mut wrote_new = self.shared.memory.record(txn, inc, previous, &writes);
+        wrote_new |= self.shared.memory.set_coinbase(txn, coinbase);
+        *slot = Some(Execution {
+            incarnation: inc,
+            reads,
+            writes: locations,
+            outcome: Some(outcome),
+        });
+        drop(slot);
+        self.scheduler.finish_execution(txn, inc, wrote_new)
+    }
+
+    /// The multi-version writes of a transaction's changes: what the sequential overlay would
+    /// hold for each touched account afterwards.
+    fn writes_of(
+        &self,
+        txn: TxIdx,
+        state: &EvmState,
+        rules: &HashMap<Address, StorageRule>,
+        fee: U256,
+    ) -> (Vec<(Location, Value)>, CoinbaseCell) {
+        let coinbase = self.shared.coinbase;
+        let mut writes = Vec::with_capacity(state.len() + 4);
+        let mut coinbase_cell = CoinbaseCell::Delta(fee);
+        for (address, account) in state {
+            if !account.is_touched() {
+                continue;
+            }
+            let read_wiped_by = rules.get(address).map_or(0, |r| r.wiped_by);
+            let destroyed = account.is_selfdestructed();
+            let created = account.is_created();
+            let wiped_by = if destroyed || created {
+                txn + 1
+            } else {
+                read_wiped_by
+            };
+            let exists = !(destroyed || self.clear_empty && account.is_empty());
+            let entry = AccountEntry {
+                account: exists.then_some(Account {
+                    nonce: account.info.nonce,
+                    balance: account.info.balance,
+                    code_hash: account.info.code_hash,
+                }),
+                wiped_by,
+            };
+            if exists {
+                if created
+                    && let Some(code) = &account.info.code
+                    && !code.is_empty()
+                {
+                    self.shared
+                        .codes
+                        .write()
+                        .insert(account.info.code_hash, code.clone());
+                }
+                for (slot, value) in &account.storage {
+                    if value.is_changed() {
+                        writes.push((
+                            Location::Storage(*address, *slot),
+                            Value::Storage(value.present_value),
+                        ));
+                    }
+                }
+            }
+            if *address == coinbase {
+                coinbase_cell = CoinbaseCell::Absolute(if destroyed {
+                    entry
+                } else {
+                    AccountEntry {
+                        account: self.shared.memory.credit(entry.account, fee),
+                        ..entry
+                    }
+                });
+            } else {
+                writes.push((Location::Account(*address), Value::Account(entry)));
+            }
+        }
+        writes.sort_unstable_by_key(|write| write.0);
+        (writes, coinbase_cell)
+    }
+
+    fn validate(&self, txn: TxIdx, inc: Incarnation) -> Option<Task> {
+        let slot = self.executions[txn as usize].lock();
+        let execution = slot.as_ref().filter(|e| e.incarnation == inc)?;
+        if reads_valid(&self.shared, txn, &execution.reads) {
+            return None;
+        }
+        if !self.scheduler.try_validation_abort(txn, inc) {
+            return None;
+        }
+        self.shared.memory.mark_estimates(txn, &execution.writes);
+        drop(slot);
+        self.aborted.fetch_add(1, Ordering::Relaxed);
+        self.scheduler.finish_validation(txn, true)
+    }
+
+    /// Commits every transaction at the commit point that is executed and valid, if no other
+    /// worker is committing. Returns the re-execution of one found invalid.
+    fn try_commit(&self) -> Option<Task> {
+        let mut committer = self.committer.try_lock()?;
+        let len = self.txs.len() as TxIdx;
+        loop {
+            let txn = self.committed.load(Ordering::Acquire);
+            if txn >= len {
+                self.stop.store(true, Ordering::Release);
+                return None;
+            }
+            let (inc, status) = self.scheduler.status(txn);
+            if status != Status::Executed {
+                return None;
+            }
+            let mut slot = self.executions[txn as usize].lock();
+            let execution = slot.as_mut()?;
+            if execution.incarnation != inc {
+                return None;
+            }
+            // Every lower transaction is final: a valid read set is valid for good.
+            if !reads_valid(&self.shared, txn, &execution.reads) {
+                if !self.scheduler.try_validation_abort(txn, inc) {
+                    return None;
+                }
+                self.shared.memory.mark_estimates(txn, &execution.writes);
+                drop(slot);
+                self.aborted.fetch_add(1, Ordering::Relaxed);
+                return self.scheduler.finish_validation(txn, true);
+            }
+            if !self.scheduler.try_commit(txn, inc) {
+                return None;
+            }
+            let outcome = execution
+                .outcome
+                .take()
+                .expect("an executed transaction has an outcome");
+            drop(slot);
+            let go_on = committer.commit(txn, self.txs[txn as usize], outcome);
+            self.committed.store(txn + 1, Ordering::Release);
+            if !go_on {
+                self.stop.store(true, Ordering::Release);
+                return None;
+            }
+            if self.too_many_aborts() {
+                // Mostly dependent: finish here, one transaction after another.
+                self.stop.store(true, Ordering::Release);
+                *self.fell_back_at.lock() = Some(txn as usize + 1);
+                committer.run_sequentially(self.txs, txn as usize + 1);
+                self.committed.store(len, Ordering::Release);
+                return None;
+            }
+        }
+    }
+
+    fn too_many_aborts(&self) -> bool {
+        let executed = self.executed.load(Ordering::Relaxed);
+        executed >= FALLBACK_SAMPLE
+            && self.aborted.load(Ordering::Relaxed) * FALLBACK_ABORT_RATIO > executed
+    }
+}
+
+fn map_error(hash: B256, e: EVMError<ViewError>) -> ExecError {
+    match e {
+        EVMError::Transaction(reason) => ExecError::Invalid(TxInvalid::Rejected {
+            hash,
+            reason: reason.to_string(),
+        }),
+        EVMError::Database(ViewError::State(e)) => ExecError::State(e),
+        EVMError::Database(ViewError::Blocked(_)) => {
+            ExecError::State(StateError("read of an unfinished transaction".into()))
+        }
+        other => ExecError::Header(other.to_string()),
+    }
+}
+
+/// The block so far, in order: committed transactions go into the sequential executor's
+/// accumulator.
+struct Committer<'s, 'a, S: StateReader> {
+    spec: &'s ChainSpec,
+    /// Always present; taken only while a sequential EVM holds it.
+    parts: Option<BlockParts<'a, S>>,
+    mode: Mode,
+    included: Vec<TxIdx>,
+    rejected: Vec<(B256, String)>,
+    failed_senders: HashSet<Address>,
+    error: Option<ExecError>,
+}
+
+impl<'a, S: StateReader> Committer<'_, 'a, S> {
+    fn parts(&mut self) -> &mut BlockParts<'a, S> {
+        self.parts
+            .as_mut()
+            .expect("block parts are back after sequential execution")
+    }
+
+    /// Adds transaction `txn`, executed in parallel and final. False when the block ends here.
+    fn commit(
+        &mut self,
+        txn: TxIdx,
+        tx: &RecoveredTx,
+        outcome: Result<Executed, ExecError>,
+    ) -> bool {
+        let mode = self.mode;
+        let parts = self.parts();
+        if mode == Mode::Produce && parts.gas_left() < 21_000 {
+            return false;
+        }
+        if let Err(e) = parts.check_fits(tx) {
+            if mode == Mode::Import {
+                self.error = Some(e);
+            }
+            return false;
+        }
+        let committed = outcome.and_then(|executed| {
+            parts.commit_executed(tx, executed.result, executed.state, executed.fee)
+        });
+        self.settle(txn, tx, committed)
+    }
+
+    /// Executes transactions from `start` on, one after another (a fallback).
+    fn run_sequentially(&mut self, txs: &[&RecoveredTx], start: usize) {
+        let parts = self.parts.take().expect("block parts");
+        let mut block = SequentialBlock::from_parts(self.spec, parts);
+        for (txn, tx) in txs.iter().enumerate().skip(start) {
+            if self.mode == Mode::Produce {
+                // As the sequential block builder: later transactions of a failed sender are
+                // not tried, and a transaction that does not fit is passed over.
+                if block.gas_left() < 21_000 {
+                    break;
+                }
+                if self.failed_senders.contains(&tx.sender) {
+                    continue;
+                }
+                if block.check_fits(tx).is_err() {
+                    self.failed_senders.insert(tx.sender);
+                    continue;
+                }
+            }
+            let outcome = block.execute(tx);
+            if !self.settle(txn as TxIdx, tx, outcome) {
+                break;
+            }
+        }
+        self.parts = Some(block.into_parts());
+    }
+
+    fn finish_block(mut self) -> BlockOutcome {
+        self.parts.take().expect("block parts").finish()
+    }
+
+    /// Books the outcome of transaction `txn`; false when the block ends.
+    fn settle(
+        &mut self,
+        txn: TxIdx,
+        tx: &RecoveredTx,
+        outcome: Result<super::TxOutcome, ExecError>,
+    ) -> bool {
+        match (outcome, self.mode) {
+            (Ok(_), _) => {
+                self.included.push(txn);
+                true
+            }
+            (Err(ExecError::Invalid(TxInvalid::Rejected { hash, reason })), Mode::Produce) => {
+                if self.failed_senders.insert(tx.sender) {
+                    self.rejected.push((hash, reason));
+                }
+                true
+            }
+            (Err(e), _) => {
+                self.error = Some(e);
+                false
+            }
+        }
+    }
+
+    fn finish(mut self, stats: ExecStats) -> Result<(Self, ExecStats), ExecError> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok((self, stats)),
+        }
+    }
+}
