@@ -6,6 +6,7 @@ mod mem;
 mod overlay;
 mod parallel;
 mod sequential;
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

@@ -108,4 +108,24 @@ pub mod child {
         RecordingReceiver,
         "contracts/artifacts/RecordingReceiver.json"
     );
+    alloy_sol_types::sol!(
+        #[sol(all_derives)]
+        SwapPool,
+        "contracts/artifacts/SwapPool.json"
+    );
+    alloy_sol_types::sol!(
+        #[sol(all_derives)]
+        Probe,
+        "contracts/artifacts/Probe.json"
+    );
+    alloy_sol_types::sol!(
+        #[sol(all_derives)]
+        Child,
+        "contracts/artifacts/Child.json"
+    );
+    alloy_sol_types::sol!(
+        #[sol(all_derives)]
+        PlainToken,
+        "contracts/artifacts/PlainToken.json"
+    );
 }

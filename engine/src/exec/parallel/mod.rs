@@ -491,6 +491,10 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
         let mut committer = self.committer.try_lock()?;
         let len = self.txs.len() as TxIdx;
         loop {
+            // The block may have ended (an error, a cut, a fallback) under another worker.
+            if self.stop.load(Ordering::Acquire) {
+                return None;
+            }
             let txn = self.committed.load(Ordering::Acquire);
             if txn >= len {
                 self.stop.store(true, Ordering::Release);
