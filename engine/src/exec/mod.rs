@@ -5,6 +5,7 @@ pub mod bttc_logs;
 mod mem;
 mod overlay;
 mod parallel;
+pub mod replay;
 mod sequential;
 pub mod testing;
 #[cfg(test)]

@@ -28,6 +28,38 @@ pub struct StateChanges {
     pub codes: BTreeMap<B256, Bytes>,
 }
 
+impl StateChanges {
+    /// A hash over the post-state of every touched account and slot, in address and slot
+    /// order: for each account its address, whether it exists, then nonce, balance and code
+    /// hash if so, whether its storage was wiped, and its written slots with their values;
+    /// then the hashes of the code deployed.
+    pub fn digest(&self) -> B256 {
+        let mut hasher = alloy_primitives::Keccak256::new();
+        for (address, change) in &self.accounts {
+            hasher.update(address);
+            match &change.account {
+                Some(account) => {
+                    hasher.update([1]);
+                    hasher.update(account.nonce.to_be_bytes());
+                    hasher.update(account.balance.to_be_bytes::<32>());
+                    hasher.update(account.code_hash);
+                }
+                None => hasher.update([0]),
+            }
+            hasher.update([u8::from(change.storage_wiped)]);
+            hasher.update((change.storage.len() as u64).to_be_bytes());
+            for (slot, value) in &change.storage {
+                hasher.update(slot.to_be_bytes::<32>());
+                hasher.update(value.to_be_bytes::<32>());
+            }
+        }
+        for hash in self.codes.keys() {
+            hasher.update(hash);
+        }
+        hasher.finalize()
+    }
+}
+
 /// The parent state plus the changes made so far; implements revm's `Database`.
 pub(crate) struct Overlay<'a, S> {
     parent: &'a S,
@@ -46,6 +78,11 @@ impl<'a, S: StateReader> Overlay<'a, S> {
             code_cache: HashMap::new(),
             clear_empty,
         }
+    }
+
+    /// An empty overlay over the same parent.
+    pub(crate) fn fork(&self) -> Self {
+        Self::new(self.parent, self.clear_empty)
     }
 
     pub(crate) fn parent(&self) -> &'a S {
@@ -78,48 +115,61 @@ impl<'a, S: StateReader> Overlay<'a, S> {
 
     /// Folds the state a transaction left behind into the block's changes.
     pub(crate) fn apply(&mut self, state: EvmState) {
-        for (address, account) in state {
-            if !account.is_touched() {
-                continue;
-            }
-            let change = self.changes.accounts.entry(address).or_default();
-            if account.is_selfdestructed() {
-                *change = AccountChange {
-                    account: None,
-                    storage_wiped: true,
-                    ..Default::default()
-                };
-                continue;
-            }
-            if account.is_created() {
-                change.storage_wiped = true;
-                change.storage.clear();
-            }
-            if self.clear_empty && account.is_empty() {
-                change.account = None;
-                continue;
-            }
-            let info = &account.info;
-            if account.is_created()
-                && let Some(code) = &info.code
-                && !code.is_empty()
-            {
-                self.changes
-                    .codes
-                    .insert(info.code_hash, code.original_bytes());
-                self.code_cache.insert(info.code_hash, code.clone());
-            }
-            change.account = Some(Account {
-                nonce: info.nonce,
-                balance: info.balance,
-                code_hash: info.code_hash,
-            });
-            for (slot, value) in account.storage {
-                if value.is_changed() {
-                    change.storage.insert(slot, value.present_value);
-                }
+        for (address, account) in &state {
+            self.apply_account(*address, account);
+        }
+    }
+
+    /// Folds one account a transaction left behind into the block's changes.
+    pub(crate) fn apply_account(&mut self, address: Address, account: &revm::state::Account) {
+        if !account.is_touched() {
+            return;
+        }
+        let change = self.changes.accounts.entry(address).or_default();
+        if account.is_selfdestructed() {
+            *change = AccountChange {
+                account: None,
+                storage_wiped: true,
+                ..Default::default()
+            };
+            return;
+        }
+        if account.is_created() {
+            change.storage_wiped = true;
+            change.storage.clear();
+        }
+        if self.clear_empty && account.is_empty() {
+            change.account = None;
+            return;
+        }
+        let info = &account.info;
+        if account.is_created()
+            && let Some(code) = &info.code
+            && !code.is_empty()
+        {
+            self.changes
+                .codes
+                .insert(info.code_hash, code.original_bytes());
+            self.code_cache.insert(info.code_hash, code.clone());
+        }
+        change.account = Some(Account {
+            nonce: info.nonce,
+            balance: info.balance,
+            code_hash: info.code_hash,
+        });
+        for (slot, value) in &account.storage {
+            if value.is_changed() {
+                change.storage.insert(*slot, value.present_value);
             }
         }
+    }
+
+    /// Joins the changes of `other`, an overlay over the same parent whose accounts all sort
+    /// after this one's (a later range of addresses).
+    pub(crate) fn append(&mut self, mut other: Self) {
+        self.changes.accounts.append(&mut other.changes.accounts);
+        self.changes.codes.append(&mut other.changes.codes);
+        self.code_cache.extend(other.code_cache);
     }
 }
 

@@ -21,7 +21,6 @@ use revm::{
     context_interface::block::BlobExcessGasAndPrice,
     handler::MainnetContext,
     primitives::hardfork::SpecId,
-    state::EvmState,
 };
 
 type Evm<'a, S> = revm::MainnetEvm<MainnetContext<Overlay<'a, S>>, TransferLogger>;
@@ -145,6 +144,12 @@ impl<'a, S: StateReader> BlockParts<'a, S> {
         self.env.gas_limit - self.gas_used
     }
 
+    /// Whether receipts carry BTTC's fee logs (which need the balances before each
+    /// transaction).
+    pub(crate) fn fee_logs(&self) -> bool {
+        self.fee_rules == FeeRules::Bttc
+    }
+
     /// Fails with [`TxInvalid::BlockFull`] when `tx`'s gas limit exceeds the gas left.
     pub(crate) fn check_fits(&self, tx: &RecoveredTx) -> Result<(), ExecError> {
         let gas_limit = tx.envelope.gas_limit();
@@ -174,29 +179,9 @@ impl<'a, S: StateReader> BlockParts<'a, S> {
         )))
     }
 
-    /// Adds `tx`, executed elsewhere on exactly this block's state so far, with `state` its
-    /// changes without the fee and `fee` what the fee recipient is owed.
-    pub(crate) fn commit_executed(
-        &mut self,
-        tx: &RecoveredTx,
-        result: ExecutionResult,
-        state: EvmState,
-        fee: U256,
-    ) -> Result<TxOutcome, ExecError> {
-        self.check_fits(tx)?;
-        let balances_before = self.balances_before(&self.overlay, tx)?;
-        let recipient = self.env.fee_recipient;
-        // A fee recipient destroyed by the transaction loses the fee, as in revm, where the
-        // fee is paid before the destroyed account is removed.
-        let destroyed = state.get(&recipient).is_some_and(|a| a.is_selfdestructed());
-        self.overlay.apply(state);
-        if !destroyed {
-            self.overlay.credit(recipient, fee)?;
-        }
-        Ok(self.record(tx, result, balances_before))
-    }
-
-    fn record(
+    /// Books an executed transaction: gas, its receipt, and BTTC's fee log from the sender's
+    /// and the fee recipient's balances before it.
+    pub(crate) fn record(
         &mut self,
         tx: &RecoveredTx,
         result: ExecutionResult,

@@ -112,7 +112,53 @@ pub(crate) struct CoinbaseRead {
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
 
-type Versions = BTreeMap<TxIdx, Entry>;
+/// The writes of one location by transaction index. Most locations have one writer: it is
+/// kept inline, without a tree.
+enum Versions {
+    One(TxIdx, Entry),
+    Many(BTreeMap<TxIdx, Entry>),
+}
+
+impl Versions {
+    /// The highest write below `txn`.
+    fn below(&self, txn: TxIdx) -> Option<(TxIdx, &Entry)> {
+        match self {
+            Versions::One(idx, entry) => (*idx < txn).then_some((*idx, entry)),
+            Versions::Many(tree) => tree.range(..txn).next_back().map(|(i, e)| (*i, e)),
+        }
+    }
+
+    fn insert(&mut self, txn: TxIdx, entry: Entry) {
+        match self {
+            Versions::One(idx, existing) if *idx == txn => *existing = entry,
+            Versions::One(idx, existing) => {
+                let tree = BTreeMap::from([(*idx, *existing), (txn, entry)]);
+                *self = Versions::Many(tree);
+            }
+            Versions::Many(tree) => {
+                tree.insert(txn, entry);
+            }
+        }
+    }
+
+    fn get_mut(&mut self, txn: TxIdx) -> Option<&mut Entry> {
+        match self {
+            Versions::One(idx, entry) => (*idx == txn).then_some(entry),
+            Versions::Many(tree) => tree.get_mut(&txn),
+        }
+    }
+
+    /// Removes the write of `txn`; true when none is left.
+    fn remove(&mut self, txn: TxIdx) -> bool {
+        match self {
+            Versions::One(idx, _) => *idx == txn,
+            Versions::Many(tree) => {
+                tree.remove(&txn);
+                tree.is_empty()
+            }
+        }
+    }
+}
 
 /// The block's multi-version memory.
 pub(crate) struct MvMemory {
@@ -139,9 +185,9 @@ impl MvMemory {
         let Some(versions) = shard.get(location) else {
             return Read::Base;
         };
-        match versions.range(..txn).next_back() {
+        match versions.below(txn) {
             None => Read::Base,
-            Some((&idx, entry)) => match entry.value {
+            Some((idx, entry)) => match entry.value {
                 Some(value) => Read::Version(idx, entry.incarnation, value),
                 None => Read::Estimate(idx),
             },
@@ -160,14 +206,19 @@ impl MvMemory {
     ) -> bool {
         let mut wrote_new = false;
         for (location, value) in writes {
+            let entry = Entry {
+                incarnation,
+                value: Some(*value),
+            };
             let mut shard = self.shards[location.shard()].lock();
-            shard.entry(*location).or_default().insert(
-                txn,
-                Entry {
-                    incarnation,
-                    value: Some(*value),
-                },
-            );
+            match shard.entry(*location) {
+                alloy_primitives::map::Entry::Occupied(mut versions) => {
+                    versions.get_mut().insert(txn, entry)
+                }
+                alloy_primitives::map::Entry::Vacant(slot) => {
+                    slot.insert(Versions::One(txn, entry));
+                }
+            }
             drop(shard);
             if previous.binary_search(location).is_err() {
                 wrote_new = true;
@@ -179,8 +230,10 @@ impl MvMemory {
                 .is_err()
             {
                 let mut shard = self.shards[location.shard()].lock();
-                if let Some(versions) = shard.get_mut(location) {
-                    versions.remove(&txn);
+                if let Some(versions) = shard.get_mut(location)
+                    && versions.remove(txn)
+                {
+                    shard.remove(location);
                 }
             }
         }
@@ -191,7 +244,7 @@ impl MvMemory {
     pub(crate) fn mark_estimates(&self, txn: TxIdx, written: &[Location]) {
         for location in written {
             let mut shard = self.shards[location.shard()].lock();
-            if let Some(entry) = shard.get_mut(location).and_then(|v| v.get_mut(&txn)) {
+            if let Some(entry) = shard.get_mut(location).and_then(|v| v.get_mut(txn)) {
                 entry.value = None;
             }
         }

@@ -23,6 +23,7 @@ use alloy_primitives::{Address, B256, U256, map::HashMap};
 use handler::DeferredFee;
 use memory::{AccountEntry, CoinbaseCell, Incarnation, Location, MvMemory, TxIdx, Value};
 use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
 use revm::{
     ExecuteEvm, MainnetEvm,
     context::result::{EVMError, ExecutionResult},
@@ -114,8 +115,8 @@ impl ParallelExecutor {
         txs: &[RecoveredTx],
     ) -> Result<(BlockOutcome, ExecStats), ExecError> {
         let txs: Vec<&RecoveredTx> = txs.iter().collect();
-        let (committer, stats) = self.run(state, env, &txs, Mode::Import)?;
-        Ok((committer.finish_block(), stats))
+        let (outcome, _, _, stats) = self.run(state, env, &txs, Mode::Import)?;
+        Ok((outcome, stats))
     }
 
     /// Builds a block from `candidates` (in block order): invalid ones are left out, and the
@@ -126,11 +127,12 @@ impl ParallelExecutor {
         env: &BlockEnv,
         candidates: &[&RecoveredTx],
     ) -> Result<ProducedBlock, ExecError> {
-        let (mut committer, stats) = self.run(state, env, candidates, Mode::Produce)?;
+        let (outcome, included, rejected, stats) =
+            self.run(state, env, candidates, Mode::Produce)?;
         Ok(ProducedBlock {
-            included: committer.included.iter().map(|&i| i as usize).collect(),
-            outcome: committer.parts.take().expect("block parts").finish(),
-            rejected: committer.rejected,
+            included: included.into_iter().map(|i| i as usize).collect(),
+            outcome,
+            rejected,
             stats,
         })
     }
@@ -141,13 +143,18 @@ impl ParallelExecutor {
         env: &BlockEnv,
         txs: &[&'a RecoveredTx],
         mode: Mode,
-    ) -> Result<(Committer<'s, 'a, S>, ExecStats), ExecError> {
+    ) -> Result<RunOutcome, ExecError> {
         let len = TxIdx::try_from(txs.len())
             .map_err(|_| ExecError::Header(format!("{} transactions in one block", txs.len())))?;
         let mut committer = Committer {
             spec: &self.spec,
-            parts: Some(BlockParts::new(&self.spec, state, *env)),
+            state,
+            env: *env,
+            coinbase_base: state.account(&env.fee_recipient)?,
+            parts: None,
             mode,
+            gas_used: 0,
+            committed: Vec::new(),
             included: Vec::new(),
             rejected: Vec::new(),
             failed_senders: HashSet::new(),
@@ -164,7 +171,7 @@ impl ParallelExecutor {
             || chains.longest as f64 > SENDER_CHAIN_SHARE_MAX * txs.len() as f64
         {
             committer.run_sequentially(txs, 0);
-            return committer.finish(ExecStats::default());
+            return committer.finish(txs, ExecStats::default());
         }
 
         let clear_empty = self.spec.spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON);
@@ -177,7 +184,7 @@ impl ParallelExecutor {
                 memory: MvMemory::new(txs.len(), clear_empty),
                 codes: RwLock::new(HashMap::default()),
                 coinbase: env.fee_recipient,
-                coinbase_base: state.account(&env.fee_recipient)?,
+                coinbase_base: committer.coinbase_base,
             },
             scheduler: Scheduler::new(
                 len,
@@ -212,9 +219,12 @@ impl ParallelExecutor {
             aborts: run.aborted.into_inner(),
             fell_back_at: run.fell_back_at.into_inner(),
         };
-        run.committer.into_inner().finish(stats)
+        run.committer.into_inner().finish(txs, stats)
     }
 }
+
+/// The block, the candidates it includes, those rejected, and how the run went.
+type RunOutcome = (BlockOutcome, Vec<TxIdx>, Vec<(B256, String)>, ExecStats);
 
 /// For each transaction, the previous one of its sender in the block; and the longest chain.
 struct SenderChains {
@@ -266,6 +276,10 @@ struct Executed {
     /// Changes without the fee.
     state: EvmState,
     fee: U256,
+    /// What it did to the fee recipient's account.
+    coinbase: CoinbaseCell,
+    /// The sender's balance before it.
+    sender_balance: U256,
 }
 
 type WorkerEvm<'a, S> = MainnetEvm<MainnetContext<TxView<'a, S>>, TransferLogger>;
@@ -354,7 +368,7 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
         let tx = self.txs[txn as usize];
         let bttc = self.spec.fee_rules == FeeRules::Bttc;
         let (result, state) = loop {
-            evm.ctx.journaled_state.database.begin(txn);
+            evm.ctx.journaled_state.database.begin(txn, tx.sender);
             evm.inspector = TransferLogger::default();
             evm.ctx.tx = tx_env(tx);
             handler.fee.set(U256::ZERO);
@@ -382,7 +396,14 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
             Ok(result) => {
                 let fee = handler.fee.get();
                 let (writes, coinbase) = self.writes_of(txn, &state, &view.rules, fee);
-                (Ok(Executed { result, state, fee }), writes, coinbase)
+                let executed = Executed {
+                    result,
+                    state,
+                    fee,
+                    coinbase,
+                    sender_balance: view.sender_balance,
+                };
+                (Ok(executed), writes, coinbase)
             }
             Err(e) => (Err(map_error(tx.hash, e)), Vec::new(), CoinbaseCell::None),
         };
@@ -417,7 +438,8 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
             if !account.is_touched() {
                 continue;
             }
-            let read_wiped_by = rules.get(address).map_or(0, |r| r.wiped_by);
+            let read = rules.get(address).map(|r| r.entry);
+            let read_wiped_by = read.map_or(0, |r| r.wiped_by);
             let destroyed = account.is_selfdestructed();
             let created = account.is_created();
             let wiped_by = if destroyed || created {
@@ -452,6 +474,11 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
                         ));
                     }
                 }
+            }
+            if *address != coinbase && read == Some(entry) {
+                // Touched but unchanged (a call to a hot contract): readers above see the
+                // same value from below, so no write makes them depend on this one.
+                continue;
             }
             if *address == coinbase {
                 coinbase_cell = CoinbaseCell::Absolute(if destroyed {
@@ -565,13 +592,20 @@ fn map_error(hash: B256, e: EVMError<ViewError>) -> ExecError {
     }
 }
 
-/// The block so far, in order: committed transactions go into the sequential executor's
-/// accumulator.
+/// The block so far, in order. Committing is bookkeeping only (gas, errors, which candidates
+/// are in); the block's changes and receipts are assembled from the committed executions at
+/// the end, the changes in parallel by ranges of addresses.
 struct Committer<'s, 'a, S: StateReader> {
     spec: &'s ChainSpec,
-    /// Always present; taken only while a sequential EVM holds it.
+    state: &'a S,
+    env: BlockEnv,
+    coinbase_base: Option<Account>,
+    /// The block assembled so far, once it ran sequentially (from the start or as a fallback).
     parts: Option<BlockParts<'a, S>>,
     mode: Mode,
+    gas_used: u64,
+    /// Executions committed and not yet assembled, in order.
+    committed: Vec<(TxIdx, Executed)>,
     included: Vec<TxIdx>,
     rejected: Vec<(B256, String)>,
     failed_senders: HashSet<Address>,
@@ -579,12 +613,6 @@ struct Committer<'s, 'a, S: StateReader> {
 }
 
 impl<'a, S: StateReader> Committer<'_, 'a, S> {
-    fn parts(&mut self) -> &mut BlockParts<'a, S> {
-        self.parts
-            .as_mut()
-            .expect("block parts are back after sequential execution")
-    }
-
     /// Adds transaction `txn`, executed in parallel and final. False when the block ends here.
     fn commit(
         &mut self,
@@ -592,26 +620,34 @@ impl<'a, S: StateReader> Committer<'_, 'a, S> {
         tx: &RecoveredTx,
         outcome: Result<Executed, ExecError>,
     ) -> bool {
-        let mode = self.mode;
-        let parts = self.parts();
-        if mode == Mode::Produce && parts.gas_left() < 21_000 {
+        let gas_left = self.env.gas_limit - self.gas_used;
+        if self.mode == Mode::Produce && gas_left < 21_000 {
             return false;
         }
-        if let Err(e) = parts.check_fits(tx) {
-            if mode == Mode::Import {
-                self.error = Some(e);
+        let gas_limit = alloy_consensus::Transaction::gas_limit(&tx.envelope);
+        if gas_limit > gas_left {
+            if self.mode == Mode::Import {
+                self.error = Some(ExecError::Invalid(TxInvalid::BlockFull {
+                    hash: tx.hash,
+                    gas_limit,
+                    gas_left,
+                }));
             }
             return false;
         }
-        let committed = outcome.and_then(|executed| {
-            parts.commit_executed(tx, executed.result, executed.state, executed.fee)
-        });
-        self.settle(txn, tx, committed)
+        match outcome {
+            Ok(executed) => {
+                self.gas_used += executed.result.tx_gas_used();
+                self.committed.push((txn, executed));
+                self.settle(txn, tx, Ok(()))
+            }
+            Err(e) => self.settle(txn, tx, Err(e)),
+        }
     }
 
     /// Executes transactions from `start` on, one after another (a fallback).
     fn run_sequentially(&mut self, txs: &[&RecoveredTx], start: usize) {
-        let parts = self.parts.take().expect("block parts");
+        let parts = self.assemble(txs);
         let mut block = SequentialBlock::from_parts(self.spec, parts);
         for (txn, tx) in txs.iter().enumerate().skip(start) {
             if self.mode == Mode::Produce {
@@ -628,27 +664,19 @@ impl<'a, S: StateReader> Committer<'_, 'a, S> {
                     continue;
                 }
             }
-            let outcome = block.execute(tx);
+            let outcome = block.execute(tx).map(|_| ());
             if !self.settle(txn as TxIdx, tx, outcome) {
                 break;
             }
         }
+        self.gas_used = block.gas_used();
         self.parts = Some(block.into_parts());
     }
 
-    fn finish_block(mut self) -> BlockOutcome {
-        self.parts.take().expect("block parts").finish()
-    }
-
     /// Books the outcome of transaction `txn`; false when the block ends.
-    fn settle(
-        &mut self,
-        txn: TxIdx,
-        tx: &RecoveredTx,
-        outcome: Result<super::TxOutcome, ExecError>,
-    ) -> bool {
+    fn settle(&mut self, txn: TxIdx, tx: &RecoveredTx, outcome: Result<(), ExecError>) -> bool {
         match (outcome, self.mode) {
-            (Ok(_), _) => {
+            (Ok(()), _) => {
                 self.included.push(txn);
                 true
             }
@@ -665,10 +693,73 @@ impl<'a, S: StateReader> Committer<'_, 'a, S> {
         }
     }
 
-    fn finish(mut self, stats: ExecStats) -> Result<(Self, ExecStats), ExecError> {
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok((self, stats)),
+    /// The block so far: what ran sequentially, then the committed parallel executions.
+    fn assemble(&mut self, txs: &[&RecoveredTx]) -> BlockParts<'a, S> {
+        let mut parts = self
+            .parts
+            .take()
+            .unwrap_or_else(|| BlockParts::new(self.spec, self.state, self.env));
+        let committed = std::mem::take(&mut self.committed);
+        if committed.is_empty() {
+            return parts;
         }
+        debug_assert!(
+            parts.gas_left() == self.env.gas_limit,
+            "sequential part comes after"
+        );
+        let coinbase = self.env.fee_recipient;
+        // Each range of addresses folds every execution's accounts in it, as the sequential
+        // overlay would; ranges follow address order, so the results join in order.
+        let ranges = 2 * rayon::current_num_threads().max(1);
+        let folded: Vec<_> = (0..ranges)
+            .into_par_iter()
+            .map(|range| {
+                let in_range = |address: &Address| address.0[0] as usize * ranges / 256 == range;
+                let mut overlay = parts.overlay.fork();
+                for (_, executed) in &committed {
+                    for (address, account) in &executed.state {
+                        if in_range(address) {
+                            overlay.apply_account(*address, account);
+                        }
+                    }
+                    if in_range(&coinbase) {
+                        let destroyed = executed
+                            .state
+                            .get(&coinbase)
+                            .is_some_and(|a| a.is_selfdestructed());
+                        if !destroyed {
+                            overlay.credit(coinbase, executed.fee)?;
+                        }
+                    }
+                }
+                Ok(overlay)
+            })
+            .collect::<Result<_, StateError>>()
+            .expect("crediting reads the fee recipient, which the run already read");
+        for overlay in folded {
+            parts.overlay.append(overlay);
+        }
+        // Receipts in order, with BTTC's fee log from the balances before each transaction.
+        let mut coinbase_balance = self.coinbase_base.map_or(U256::ZERO, |a| a.balance);
+        for (txn, executed) in committed {
+            let before = parts
+                .fee_logs()
+                .then_some((executed.sender_balance, coinbase_balance));
+            coinbase_balance = match executed.coinbase {
+                CoinbaseCell::Delta(fee) => coinbase_balance.saturating_add(fee),
+                CoinbaseCell::Absolute(entry) => entry.account.map_or(U256::ZERO, |a| a.balance),
+                CoinbaseCell::None | CoinbaseCell::Estimate => coinbase_balance,
+            };
+            parts.record(txs[txn as usize], executed.result, before);
+        }
+        parts
+    }
+
+    fn finish(mut self, txs: &[&RecoveredTx], stats: ExecStats) -> Result<RunOutcome, ExecError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let parts = self.assemble(txs);
+        Ok((parts.finish(), self.included, self.rejected, stats))
     }
 }

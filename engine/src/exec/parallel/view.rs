@@ -34,17 +34,17 @@ pub(crate) enum ReadEntry {
 /// How an account's storage reads resolve, from the account as the transaction read it.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct StorageRule {
-    /// See [`AccountEntry::wiped_by`].
-    pub(crate) wiped_by: u32,
+    /// The account as read (a write of the same value is no write).
+    pub(crate) entry: AccountEntry,
     /// Slots this block has not written read as zero: the storage was wiped, or the account
     /// was deleted earlier in the block.
     pub(crate) hides_base: bool,
 }
 
 impl StorageRule {
-    fn of(entry: &AccountEntry, in_block: bool) -> Self {
+    fn of(entry: AccountEntry, in_block: bool) -> Self {
         Self {
-            wiped_by: entry.wiped_by,
+            entry,
             hides_base: entry.wiped_by > 0 || (in_block && entry.account.is_none()),
         }
     }
@@ -82,6 +82,9 @@ impl<S: StateReader> Shared<'_, S> {
 pub(crate) struct TxView<'a, S> {
     shared: &'a Shared<'a, S>,
     txn: TxIdx,
+    sender: Address,
+    /// The sender's balance as this transaction read it (for BTTC's fee log).
+    pub(crate) sender_balance: U256,
     pub(crate) reads: Vec<ReadEntry>,
     pub(crate) rules: HashMap<Address, StorageRule>,
 }
@@ -91,14 +94,18 @@ impl<'a, S: StateReader> TxView<'a, S> {
         Self {
             shared,
             txn: 0,
+            sender: Address::ZERO,
+            sender_balance: U256::ZERO,
             reads: Vec::new(),
             rules: HashMap::default(),
         }
     }
 
-    /// Starts a new incarnation of `txn`.
-    pub(crate) fn begin(&mut self, txn: TxIdx) {
+    /// Starts a new incarnation of `txn`, sent by `sender`.
+    pub(crate) fn begin(&mut self, txn: TxIdx, sender: Address) {
         self.txn = txn;
+        self.sender = sender;
+        self.sender_balance = U256::ZERO;
         self.reads.clear();
         self.rules.clear();
     }
@@ -112,16 +119,23 @@ impl<'a, S: StateReader> TxView<'a, S> {
                 .map_err(ViewError::Blocked)?;
             self.reads.push(ReadEntry::Coinbase(read));
             self.rules
-                .insert(address, StorageRule::of(&read.entry, read.in_block));
+                .insert(address, StorageRule::of(read.entry, read.in_block));
             return Ok(read.entry.account);
         }
         let location = Location::Account(address);
         let read = shared.memory.read(&location, self.txn);
         let (account, rule) = match read {
             Read::Estimate(blocking) => return Err(ViewError::Blocked(blocking)),
-            Read::Base => (shared.state.account(&address)?, StorageRule::default()),
+            Read::Base => {
+                let account = shared.state.account(&address)?;
+                let entry = AccountEntry {
+                    account,
+                    wiped_by: 0,
+                };
+                (account, StorageRule::of(entry, false))
+            }
             Read::Version(_, _, Value::Account(entry)) => {
-                (entry.account, StorageRule::of(&entry, true))
+                (entry.account, StorageRule::of(entry, true))
             }
             Read::Version(_, _, Value::Storage(_)) => {
                 unreachable!("an account location holds an account")
@@ -138,7 +152,11 @@ impl<S: StateReader> Database for TxView<'_, S> {
     type Error = ViewError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, ViewError> {
-        Ok(self.account(address)?.map(|a| AccountInfo {
+        let account = self.account(address)?;
+        if address == self.sender {
+            self.sender_balance = account.map_or(U256::ZERO, |a| a.balance);
+        }
+        Ok(account.map(|a| AccountInfo {
             balance: a.balance,
             nonce: a.nonce,
             code_hash: a.code_hash,
@@ -165,7 +183,7 @@ impl<S: StateReader> Database for TxView<'_, S> {
         let value = match read {
             Read::Estimate(blocking) => return Err(ViewError::Blocked(blocking)),
             Read::Version(writer, _, Value::Storage(value))
-                if rule.wiped_by == 0 || writer + 1 >= rule.wiped_by =>
+                if rule.entry.wiped_by == 0 || writer + 1 >= rule.entry.wiped_by =>
             {
                 value
             }
