@@ -137,8 +137,8 @@ impl ParallelExecutor {
         })
     }
 
-    fn run<'s, 'a, S: StateReader>(
-        &'s self,
+    fn run<'a, S: StateReader>(
+        &self,
         state: &'a S,
         env: &BlockEnv,
         txs: &[&'a RecoveredTx],
