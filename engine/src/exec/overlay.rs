@@ -80,11 +80,6 @@ impl<'a, S: StateReader> Overlay<'a, S> {
         }
     }
 
-    /// An empty overlay over the same parent.
-    pub(crate) fn fork(&self) -> Self {
-        Self::new(self.parent, self.clear_empty)
-    }
-
     pub(crate) fn parent(&self) -> &'a S {
         self.parent
     }
@@ -98,19 +93,6 @@ impl<'a, S: StateReader> Overlay<'a, S> {
 
     pub(crate) fn balance(&self, address: &Address) -> Result<U256, StateError> {
         Ok(self.account(address)?.map_or(U256::ZERO, |a| a.balance))
-    }
-
-    /// Pays `amount` to `address` (a touch: an empty account is then removed under EIP-161).
-    pub(crate) fn credit(&mut self, address: Address, amount: U256) -> Result<(), StateError> {
-        let mut account = self.account(&address)?.unwrap_or(Account {
-            nonce: 0,
-            balance: U256::ZERO,
-            code_hash: alloy_primitives::KECCAK256_EMPTY,
-        });
-        account.balance = account.balance.saturating_add(amount);
-        let keep = !(self.clear_empty && account.is_empty());
-        self.changes.accounts.entry(address).or_default().account = keep.then_some(account);
-        Ok(())
     }
 
     /// Folds the state a transaction left behind into the block's changes.
@@ -164,12 +146,32 @@ impl<'a, S: StateReader> Overlay<'a, S> {
         }
     }
 
-    /// Joins the changes of `other`, an overlay over the same parent whose accounts all sort
-    /// after this one's (a later range of addresses).
-    pub(crate) fn append(&mut self, mut other: Self) {
-        self.changes.accounts.append(&mut other.changes.accounts);
-        self.changes.codes.append(&mut other.changes.codes);
-        self.code_cache.extend(other.code_cache);
+    /// Replaces the changes with `accounts` (sorted by address) and the code deployed.
+    pub(crate) fn set_changes(
+        &mut self,
+        accounts: impl IntoIterator<Item = (Address, AccountChange)>,
+        codes: Vec<(B256, Bytecode)>,
+    ) {
+        // Sorted input: the tree is built in one pass.
+        self.changes.accounts = accounts.into_iter().collect();
+        self.changes.codes = codes
+            .iter()
+            .map(|(hash, code)| (*hash, code.original_bytes()))
+            .collect();
+        self.code_cache.extend(codes);
+    }
+
+    /// Takes the changes out: accounts, and the code deployed (analysed).
+    pub(crate) fn take_changes(
+        &mut self,
+    ) -> (BTreeMap<Address, AccountChange>, Vec<(B256, Bytecode)>) {
+        let changes = std::mem::take(&mut self.changes);
+        let codes = changes
+            .codes
+            .keys()
+            .filter_map(|hash| Some((*hash, self.code_cache.get(hash)?.clone())))
+            .collect();
+        (changes.accounts, codes)
     }
 }
 

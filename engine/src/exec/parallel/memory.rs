@@ -88,7 +88,7 @@ pub(crate) enum Origin {
 }
 
 /// The fee recipient's account as one transaction left it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) enum CoinbaseCell {
     /// Not executed yet, or invalid: no write.
     #[default]
@@ -97,8 +97,9 @@ pub(crate) enum CoinbaseCell {
     Estimate,
     /// Paid `fee` and did not otherwise touch the account.
     Delta(U256),
-    /// Touched the account: its whole value after the transaction (fee included).
-    Absolute(AccountEntry),
+    /// Touched the account: its whole value after the transaction (fee included). Boxed:
+    /// rare, and it keeps every transaction's cell small.
+    Absolute(Box<AccountEntry>),
 }
 
 /// The fee recipient's account as a transaction sees it.
@@ -109,7 +110,9 @@ pub(crate) struct CoinbaseRead {
     pub(crate) in_block: bool,
 }
 
-const SHARD_BITS: u32 = 6;
+/// Many small shards: little contention, and tables small enough for the allocator to reuse
+/// (large ones come fresh from the kernel, zeroed, every block).
+const SHARD_BITS: u32 = 8;
 const SHARDS: usize = 1 << SHARD_BITS;
 
 /// The writes of one location by transaction index. Most locations have one writer: it is
@@ -275,17 +278,17 @@ impl MvMemory {
         let mut in_block = false;
         let mut start = None;
         for idx in (0..txn).rev() {
-            match *self.coinbase[idx as usize].lock() {
+            match &*self.coinbase[idx as usize].lock() {
                 CoinbaseCell::None => {}
                 CoinbaseCell::Estimate => return Err(idx),
                 CoinbaseCell::Delta(fee) => {
                     in_block = true;
                     paid = true;
-                    fees = fees.saturating_add(fee);
+                    fees = fees.saturating_add(*fee);
                 }
                 CoinbaseCell::Absolute(entry) => {
                     in_block = true;
-                    start = Some(entry);
+                    start = Some(**entry);
                     break;
                 }
             }

@@ -10,8 +10,8 @@ mod scheduler;
 mod view;
 
 use super::{
-    BlockEnv, BlockExecutor, BlockOutcome, ExecError, SequentialBlock, StateError, StateReader,
-    TxInvalid,
+    AccountChange, BlockEnv, BlockExecutor, BlockOutcome, ExecError, SequentialBlock, StateError,
+    StateReader, TxInvalid,
     bttc_logs::TransferLogger,
     sequential::{BlockParts, build_evm, revm_block_env, tx_env},
 };
@@ -26,6 +26,7 @@ use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 use revm::{
     ExecuteEvm, MainnetEvm,
+    bytecode::Bytecode,
     context::result::{EVMError, ExecutionResult},
     handler::{Handler, MainnetContext},
     inspector::InspectorHandler,
@@ -146,16 +147,24 @@ impl ParallelExecutor {
     ) -> Result<RunOutcome, ExecError> {
         let len = TxIdx::try_from(txs.len())
             .map_err(|_| ExecError::Header(format!("{} transactions in one block", txs.len())))?;
+        let clear_empty = self.spec.spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        let coinbase_base = state.account(&env.fee_recipient)?;
         let mut committer = Committer {
             spec: &self.spec,
-            state,
             env: *env,
-            coinbase_base: state.account(&env.fee_recipient)?,
-            parts: None,
+            clear_empty,
+            parts: Some(BlockParts::new(&self.spec, state, *env)),
+            changes: (0..CHANGE_SHARDS)
+                .map(|_| {
+                    let capacity = (txs.len() * 2 / CHANGE_SHARDS).min(4096);
+                    HashMap::with_capacity_and_hasher(capacity, Default::default())
+                })
+                .collect(),
+            codes: Vec::new(),
+            coinbase: coinbase_base,
+            coinbase_touched: false,
             mode,
-            gas_used: 0,
-            committed: Vec::new(),
-            included: Vec::new(),
+            included: Vec::with_capacity(txs.len()),
             rejected: Vec::new(),
             failed_senders: HashSet::new(),
             error: None,
@@ -171,7 +180,7 @@ impl ParallelExecutor {
             || chains.longest as f64 > SENDER_CHAIN_SHARE_MAX * txs.len() as f64
         {
             committer.run_sequentially(txs, 0);
-            return committer.finish(txs, ExecStats::default());
+            return committer.finish(ExecStats::default());
         }
 
         let clear_empty = self.spec.spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON);
@@ -184,7 +193,7 @@ impl ParallelExecutor {
                 memory: MvMemory::new(txs.len(), clear_empty),
                 codes: RwLock::new(HashMap::default()),
                 coinbase: env.fee_recipient,
-                coinbase_base: committer.coinbase_base,
+                coinbase_base,
             },
             scheduler: Scheduler::new(
                 len,
@@ -219,7 +228,7 @@ impl ParallelExecutor {
             aborts: run.aborted.into_inner(),
             fell_back_at: run.fell_back_at.into_inner(),
         };
-        run.committer.into_inner().finish(txs, stats)
+        run.committer.into_inner().finish(stats)
     }
 }
 
@@ -234,7 +243,9 @@ struct SenderChains {
 
 impl SenderChains {
     fn of(txs: &[&RecoveredTx]) -> Self {
-        let mut last: HashMap<Address, (TxIdx, usize)> = HashMap::default();
+        // Keyed by 8 bytes of the address: a small table. Two senders sharing them only add a
+        // needless wait (a hint) or count as one chain.
+        let mut last: HashMap<u64, (TxIdx, usize)> = HashMap::default();
         last.reserve(txs.len());
         let mut longest = 0;
         let previous = txs
@@ -242,7 +253,8 @@ impl SenderChains {
             .enumerate()
             .map(|(i, tx)| {
                 let i = i as TxIdx;
-                match last.entry(tx.sender) {
+                let key = u64::from_le_bytes(tx.sender.0[..8].try_into().expect("8 bytes"));
+                match last.entry(key) {
                     alloy_primitives::map::Entry::Occupied(mut seen) => {
                         let (previous, count) = *seen.get();
                         *seen.get_mut() = (i, count + 1);
@@ -273,13 +285,27 @@ struct Execution {
 
 struct Executed {
     result: ExecutionResult,
-    /// Changes without the fee.
-    state: EvmState,
+    /// The accounts it touched, without the fee.
+    touched: Vec<Touched>,
     fee: U256,
-    /// What it did to the fee recipient's account.
-    coinbase: CoinbaseCell,
+    /// It destroyed the fee recipient, which then gets no fee (as in revm).
+    coinbase_destroyed: bool,
     /// The sender's balance before it.
     sender_balance: U256,
+}
+
+/// One account a transaction touched, in the form the block's change set folds (what the
+/// sequential overlay's `apply_account` does with revm's account).
+struct Touched {
+    address: Address,
+    destroyed: bool,
+    created: bool,
+    /// After the transaction; `None` when destroyed or removed as empty (EIP-161).
+    account: Option<Account>,
+    /// Slots changed, when the account exists afterwards.
+    storage: Vec<(U256, U256)>,
+    /// Code deployed by its creation.
+    code: Option<(B256, Bytecode)>,
 }
 
 type WorkerEvm<'a, S> = MainnetEvm<MainnetContext<TxView<'a, S>>, TransferLogger>;
@@ -291,8 +317,8 @@ struct Run<'r, 's, 'a, S: StateReader> {
     txs: &'r [&'a RecoveredTx],
     shared: Shared<'a, S>,
     scheduler: Scheduler,
-    /// The last execution of each transaction.
-    executions: Box<[Mutex<Option<Execution>>]>,
+    /// The last execution of each transaction (boxed: the slots stay small).
+    executions: Box<[Mutex<Option<Box<Execution>>>]>,
     previous_of_sender: Box<[Option<TxIdx>]>,
     /// Transactions committed: a prefix of the block.
     committed: AtomicU32,
@@ -395,12 +421,14 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
         let (outcome, writes, coinbase) = match result {
             Ok(result) => {
                 let fee = handler.fee.get();
-                let (writes, coinbase) = self.writes_of(txn, &state, &view.rules, fee);
+                let (writes, coinbase, touched) = self.writes_of(txn, &state, &view.rules, fee);
                 let executed = Executed {
                     result,
-                    state,
+                    touched,
                     fee,
-                    coinbase,
+                    coinbase_destroyed: state
+                        .get(&self.shared.coinbase)
+                        .is_some_and(|a| a.is_selfdestructed()),
                     sender_balance: view.sender_balance,
                 };
                 (Ok(executed), writes, coinbase)
@@ -412,12 +440,12 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
         let previous = slot.as_ref().map_or(&[][..], |e| &e.writes[..]);
         let mut wrote_new = self.shared.memory.record(txn, inc, previous, &writes);
         wrote_new |= self.shared.memory.set_coinbase(txn, coinbase);
-        *slot = Some(Execution {
+        *slot = Some(Box::new(Execution {
             incarnation: inc,
             reads,
             writes: locations,
             outcome: Some(outcome),
-        });
+        }));
         drop(slot);
         self.scheduler.finish_execution(txn, inc, wrote_new)
     }
@@ -430,9 +458,10 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
         state: &EvmState,
         rules: &HashMap<Address, StorageRule>,
         fee: U256,
-    ) -> (Vec<(Location, Value)>, CoinbaseCell) {
+    ) -> (Vec<(Location, Value)>, CoinbaseCell, Vec<Touched>) {
         let coinbase = self.shared.coinbase;
         let mut writes = Vec::with_capacity(state.len() + 4);
+        let mut touched = Vec::with_capacity(state.len());
         let mut coinbase_cell = CoinbaseCell::Delta(fee);
         for (address, account) in state {
             if !account.is_touched() {
@@ -456,6 +485,14 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
                 }),
                 wiped_by,
             };
+            let mut record = Touched {
+                address: *address,
+                destroyed,
+                created,
+                account: entry.account,
+                storage: Vec::new(),
+                code: None,
+            };
             if exists {
                 if created
                     && let Some(code) = &account.info.code
@@ -465,6 +502,7 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
                         .codes
                         .write()
                         .insert(account.info.code_hash, code.clone());
+                    record.code = Some((account.info.code_hash, code.clone()));
                 }
                 for (slot, value) in &account.storage {
                     if value.is_changed() {
@@ -472,29 +510,31 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
                             Location::Storage(*address, *slot),
                             Value::Storage(value.present_value),
                         ));
+                        record.storage.push((*slot, value.present_value));
                     }
                 }
             }
+            touched.push(record);
             if *address != coinbase && read == Some(entry) {
                 // Touched but unchanged (a call to a hot contract): readers above see the
                 // same value from below, so no write makes them depend on this one.
                 continue;
             }
             if *address == coinbase {
-                coinbase_cell = CoinbaseCell::Absolute(if destroyed {
+                coinbase_cell = CoinbaseCell::Absolute(Box::new(if destroyed {
                     entry
                 } else {
                     AccountEntry {
                         account: self.shared.memory.credit(entry.account, fee),
                         ..entry
                     }
-                });
+                }));
             } else {
                 writes.push((Location::Account(*address), Value::Account(entry)));
             }
         }
         writes.sort_unstable_by_key(|write| write.0);
-        (writes, coinbase_cell)
+        (writes, coinbase_cell, touched)
     }
 
     fn validate(&self, txn: TxIdx, inc: Incarnation) -> Option<Task> {
@@ -592,20 +632,24 @@ fn map_error(hash: B256, e: EVMError<ViewError>) -> ExecError {
     }
 }
 
-/// The block so far, in order. Committing is bookkeeping only (gas, errors, which candidates
-/// are in); the block's changes and receipts are assembled from the committed executions at
-/// the end, the changes in parallel by ranges of addresses.
+/// The block so far, in order: receipts are made and changes folded as transactions commit
+/// (into a hash map, sorted once at the end), from what the workers digested.
 struct Committer<'s, 'a, S: StateReader> {
     spec: &'s ChainSpec,
-    state: &'a S,
     env: BlockEnv,
-    coinbase_base: Option<Account>,
-    /// The block assembled so far, once it ran sequentially (from the start or as a fallback).
+    clear_empty: bool,
+    /// Receipts and gas; its overlay is filled from `changes` when the block ends or continues
+    /// sequentially.
     parts: Option<BlockParts<'a, S>>,
+    /// By the first bits of the address, so that the shards, sorted, join in order.
+    changes: Vec<HashMap<Address, AccountChange>>,
+    codes: Vec<(B256, Bytecode)>,
+    /// The fee recipient's account as the block left it so far, kept out of `changes` (every
+    /// transaction pays it) until the end.
+    coinbase: Option<Account>,
+    /// Some transaction touched the fee recipient.
+    coinbase_touched: bool,
     mode: Mode,
-    gas_used: u64,
-    /// Executions committed and not yet assembled, in order.
-    committed: Vec<(TxIdx, Executed)>,
     included: Vec<TxIdx>,
     rejected: Vec<(B256, String)>,
     failed_senders: HashSet<Address>,
@@ -613,6 +657,12 @@ struct Committer<'s, 'a, S: StateReader> {
 }
 
 impl<'a, S: StateReader> Committer<'_, 'a, S> {
+    fn parts(&mut self) -> &mut BlockParts<'a, S> {
+        self.parts
+            .as_mut()
+            .expect("block parts are back after sequential execution")
+    }
+
     /// Adds transaction `txn`, executed in parallel and final. False when the block ends here.
     fn commit(
         &mut self,
@@ -620,34 +670,86 @@ impl<'a, S: StateReader> Committer<'_, 'a, S> {
         tx: &RecoveredTx,
         outcome: Result<Executed, ExecError>,
     ) -> bool {
-        let gas_left = self.env.gas_limit - self.gas_used;
-        if self.mode == Mode::Produce && gas_left < 21_000 {
+        let mode = self.mode;
+        let parts = self.parts();
+        if mode == Mode::Produce && parts.gas_left() < 21_000 {
             return false;
         }
-        let gas_limit = alloy_consensus::Transaction::gas_limit(&tx.envelope);
-        if gas_limit > gas_left {
-            if self.mode == Mode::Import {
-                self.error = Some(ExecError::Invalid(TxInvalid::BlockFull {
-                    hash: tx.hash,
-                    gas_limit,
-                    gas_left,
-                }));
+        if let Err(e) = parts.check_fits(tx) {
+            if mode == Mode::Import {
+                self.error = Some(e);
             }
             return false;
         }
-        match outcome {
-            Ok(executed) => {
-                self.gas_used += executed.result.tx_gas_used();
-                self.committed.push((txn, executed));
-                self.settle(txn, tx, Ok(()))
+        let executed = match outcome {
+            Ok(executed) => executed,
+            Err(e) => return self.settle(txn, tx, Err(e)),
+        };
+        let coinbase = self.env.fee_recipient;
+        let before = self.parts().fee_logs().then(|| {
+            (
+                executed.sender_balance,
+                self.coinbase.map_or(U256::ZERO, |a| a.balance),
+            )
+        });
+        for touched in executed.touched {
+            let address = touched.address;
+            let change = self.changes[change_shard(&address)]
+                .entry(address)
+                .or_default();
+            if address == coinbase {
+                self.coinbase_touched = true;
+                // Folded through the map so that its storage is kept too.
+                change.account = self.coinbase;
+                fold(change, &mut self.codes, touched);
+                self.coinbase = change.account;
+            } else {
+                fold(change, &mut self.codes, touched);
             }
-            Err(e) => self.settle(txn, tx, Err(e)),
         }
+        if !executed.coinbase_destroyed {
+            self.coinbase_touched = true;
+            let mut account = self.coinbase.unwrap_or(Account {
+                nonce: 0,
+                balance: U256::ZERO,
+                code_hash: alloy_primitives::KECCAK256_EMPTY,
+            });
+            account.balance = account.balance.saturating_add(executed.fee);
+            self.coinbase = (!(self.clear_empty && account.is_empty())).then_some(account);
+        }
+        self.parts().record(tx, executed.result, before);
+        self.settle(txn, tx, Ok(()))
+    }
+
+    /// The block so far as the sequential accumulator holds it.
+    fn assemble(&mut self) -> BlockParts<'a, S> {
+        let mut parts = self.parts.take().expect("block parts");
+        let coinbase = self.env.fee_recipient;
+        if self.coinbase_touched {
+            self.changes[change_shard(&coinbase)]
+                .entry(coinbase)
+                .or_default()
+                .account = self.coinbase;
+        }
+        let shards: Vec<Vec<(Address, AccountChange)>> = std::mem::take(&mut self.changes)
+            .into_par_iter()
+            .map(|shard| {
+                let mut sorted: Vec<_> = shard.into_iter().collect();
+                sorted.sort_unstable_by_key(|(address, _)| *address);
+                sorted
+            })
+            .collect();
+        parts.overlay.set_changes(
+            shards.into_iter().flatten(),
+            std::mem::take(&mut self.codes),
+        );
+        self.changes = (0..CHANGE_SHARDS).map(|_| HashMap::default()).collect();
+        parts
     }
 
     /// Executes transactions from `start` on, one after another (a fallback).
     fn run_sequentially(&mut self, txs: &[&RecoveredTx], start: usize) {
-        let parts = self.assemble(txs);
+        let parts = self.assemble();
         let mut block = SequentialBlock::from_parts(self.spec, parts);
         for (txn, tx) in txs.iter().enumerate().skip(start) {
             if self.mode == Mode::Produce {
@@ -669,8 +771,19 @@ impl<'a, S: StateReader> Committer<'_, 'a, S> {
                 break;
             }
         }
-        self.gas_used = block.gas_used();
-        self.parts = Some(block.into_parts());
+        // Any later fold continues from the overlay's changes.
+        let mut parts = block.into_parts();
+        let (accounts, codes) = parts.overlay.take_changes();
+        let coinbase = self.env.fee_recipient;
+        if let Some(change) = accounts.get(&coinbase) {
+            self.coinbase_touched = true;
+            self.coinbase = change.account;
+        }
+        for (address, change) in accounts {
+            self.changes[change_shard(&address)].insert(address, change);
+        }
+        self.codes = codes;
+        self.parts = Some(parts);
     }
 
     /// Books the outcome of transaction `txn`; false when the block ends.
@@ -693,73 +806,37 @@ impl<'a, S: StateReader> Committer<'_, 'a, S> {
         }
     }
 
-    /// The block so far: what ran sequentially, then the committed parallel executions.
-    fn assemble(&mut self, txs: &[&RecoveredTx]) -> BlockParts<'a, S> {
-        let mut parts = self
-            .parts
-            .take()
-            .unwrap_or_else(|| BlockParts::new(self.spec, self.state, self.env));
-        let committed = std::mem::take(&mut self.committed);
-        if committed.is_empty() {
-            return parts;
-        }
-        debug_assert!(
-            parts.gas_left() == self.env.gas_limit,
-            "sequential part comes after"
-        );
-        let coinbase = self.env.fee_recipient;
-        // Each range of addresses folds every execution's accounts in it, as the sequential
-        // overlay would; ranges follow address order, so the results join in order.
-        let ranges = 2 * rayon::current_num_threads().max(1);
-        let folded: Vec<_> = (0..ranges)
-            .into_par_iter()
-            .map(|range| {
-                let in_range = |address: &Address| address.0[0] as usize * ranges / 256 == range;
-                let mut overlay = parts.overlay.fork();
-                for (_, executed) in &committed {
-                    for (address, account) in &executed.state {
-                        if in_range(address) {
-                            overlay.apply_account(*address, account);
-                        }
-                    }
-                    if in_range(&coinbase) {
-                        let destroyed = executed
-                            .state
-                            .get(&coinbase)
-                            .is_some_and(|a| a.is_selfdestructed());
-                        if !destroyed {
-                            overlay.credit(coinbase, executed.fee)?;
-                        }
-                    }
-                }
-                Ok(overlay)
-            })
-            .collect::<Result<_, StateError>>()
-            .expect("crediting reads the fee recipient, which the run already read");
-        for overlay in folded {
-            parts.overlay.append(overlay);
-        }
-        // Receipts in order, with BTTC's fee log from the balances before each transaction.
-        let mut coinbase_balance = self.coinbase_base.map_or(U256::ZERO, |a| a.balance);
-        for (txn, executed) in committed {
-            let before = parts
-                .fee_logs()
-                .then_some((executed.sender_balance, coinbase_balance));
-            coinbase_balance = match executed.coinbase {
-                CoinbaseCell::Delta(fee) => coinbase_balance.saturating_add(fee),
-                CoinbaseCell::Absolute(entry) => entry.account.map_or(U256::ZERO, |a| a.balance),
-                CoinbaseCell::None | CoinbaseCell::Estimate => coinbase_balance,
-            };
-            parts.record(txs[txn as usize], executed.result, before);
-        }
-        parts
-    }
-
-    fn finish(mut self, txs: &[&RecoveredTx], stats: ExecStats) -> Result<RunOutcome, ExecError> {
+    fn finish(mut self, stats: ExecStats) -> Result<RunOutcome, ExecError> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let parts = self.assemble(txs);
+        let parts = self.assemble();
         Ok((parts.finish(), self.included, self.rejected, stats))
     }
+}
+
+/// Shards of the committed changes: by the address's first bits, so that they join in order.
+const CHANGE_SHARDS: usize = 64;
+
+fn change_shard(address: &Address) -> usize {
+    address.0[0] as usize * CHANGE_SHARDS / 256
+}
+
+/// The sequential overlay's `apply_account`, on a transaction's digested account.
+fn fold(change: &mut AccountChange, codes: &mut Vec<(B256, Bytecode)>, touched: Touched) {
+    if touched.destroyed {
+        *change = AccountChange {
+            account: None,
+            storage_wiped: true,
+            ..Default::default()
+        };
+        return;
+    }
+    if touched.created {
+        change.storage_wiped = true;
+        change.storage.clear();
+    }
+    change.account = touched.account;
+    change.storage.extend(touched.storage);
+    codes.extend(touched.code);
 }
