@@ -4,6 +4,7 @@
 use bttc_engine::chain::import::{
     genesis_changes, genesis_header, import_block, spec_from_genesis,
 };
+use bttc_engine::exec::ExecMode;
 use bttc_engine::merkle::state_root::update_state_root;
 use bttc_storage::{ChainDb, SyncMode};
 use eyre::{Context, bail, eyre};
@@ -29,6 +30,10 @@ pub struct ImportArgs {
     pub genesis: PathBuf,
     /// RLP-encoded blocks, one after another (as `geth export` writes them).
     pub chain: PathBuf,
+    /// How blocks are executed: `parallel` (Block-STM) or `sequential`; both must reproduce
+    /// every header.
+    #[arg(long, default_value_t = ExecMode::Parallel)]
+    pub exec: ExecMode,
 }
 
 /// The database's chain name for an imported chain.
@@ -134,7 +139,7 @@ pub fn run(args: ImportArgs) -> eyre::Result<()> {
             skipped += 1;
             continue;
         }
-        let block = import_block(&spec, &view, &parent, parent_hash, block)?;
+        let block = import_block(&spec, &view, &parent, parent_hash, block, args.exec)?;
         drop(view);
         db.write_block(&crate::node::block_write(&block))?;
         imported += 1;

@@ -4,11 +4,15 @@ mod delivery;
 mod devnet;
 mod import;
 mod node;
+mod replay;
 
 use alloy_primitives::{Address, utils::format_ether};
-use bttc_engine::chain::{
-    genesis::{DEV_ACCOUNT_COUNT, Genesis, dev_signers},
-    spec::ChainSpec,
+use bttc_engine::{
+    chain::{
+        genesis::{DEV_ACCOUNT_COUNT, Genesis, dev_signers},
+        spec::ChainSpec,
+    },
+    exec::ExecMode,
 };
 use bttc_net::rpc::{HttpAccess, RpcLimits, start};
 use bttc_storage::{ChainDb, SyncMode};
@@ -43,6 +47,9 @@ enum Command {
     /// Import a chain: a geth-style genesis file and RLP-encoded blocks, each executed and
     /// checked (state root, receipts root, hash) before it is written.
     Import(import::ImportArgs),
+    /// Execute one block directory of the mainnet-block data set format (block, pre-state,
+    /// ancestor hashes); the last line printed is a JSON summary.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(clap::Args)]
@@ -128,6 +135,10 @@ struct NodeArgs {
     /// active at genesis) instead of the built-in dev genesis.
     #[arg(long, requires = "dev")]
     genesis: Option<PathBuf>,
+    /// How blocks are executed when produced: `parallel` (Block-STM on one worker per core)
+    /// or `sequential`. Both give identical blocks.
+    #[arg(long, default_value_t = ExecMode::Parallel)]
+    exec: ExecMode,
     #[command(flatten)]
     rpc: RpcArgs,
 }
@@ -214,6 +225,7 @@ fn main() -> eyre::Result<()> {
         Command::Delivery(args) => run_delivery(args),
         Command::Devnet(args) => devnet::run(args),
         Command::Import(args) => import::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
 
@@ -333,6 +345,7 @@ fn run_node(args: NodeArgs) -> eyre::Result<()> {
         Some(&genesis),
         block_time,
         args.coinbase.unwrap_or(addresses[0]),
+        args.exec,
     )?);
     let (tip, tip_hash) = node.tip()?;
 
@@ -403,6 +416,7 @@ fn open_from_genesis(
         None,
         block_time,
         args.coinbase.unwrap_or_default(),
+        args.exec,
     )?;
     Ok((Arc::new(node), spec))
 }

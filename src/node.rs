@@ -11,7 +11,7 @@ use bttc_engine::{
         mempool::{Mempool, PoolError, PoolLimits},
         spec::ChainSpec,
     },
-    exec::StateReader,
+    exec::{ExecMode, StateReader},
     merkle::state_root::update_state_root,
     pipeline::SenderRecoveryStage,
     primitives::{Account, RecoveredTx, TX_ENCODED_LEN_MAX},
@@ -70,6 +70,7 @@ pub struct Node {
     block_time: Duration,
     beneficiary: Address,
     events: ChainEvents,
+    exec: ExecMode,
 }
 
 impl Node {
@@ -81,6 +82,7 @@ impl Node {
         genesis: Option<&Genesis>,
         block_time: Duration,
         beneficiary: Address,
+        exec: ExecMode,
     ) -> eyre::Result<Self> {
         let node = Self {
             pool: Mutex::new(Mempool::new(spec.clone(), PoolLimits::default())),
@@ -93,6 +95,7 @@ impl Node {
             block_time,
             beneficiary,
             events: ChainEvents::new(0),
+            exec,
         };
         match genesis {
             Some(genesis) => node.init_genesis(genesis)?,
@@ -233,7 +236,7 @@ impl Node {
         };
         let (_, base_fee) = block_env(&self.spec, &template);
         let mut candidates = TxSnapshot::take(&self.pool.lock(), base_fee, BLOCK_TXS_MAX);
-        let built = build_block(&self.spec, &view, &mut candidates, &template)?;
+        let built = build_block(&self.spec, &view, &mut candidates, &template, self.exec)?;
         drop(view);
         let executed = started.elapsed();
         // Commit first, then update the pool: nothing (RPC reads included) waits for the

@@ -3,7 +3,10 @@
 
 use crate::{
     chain::{mempool::Mempool, spec::ChainSpec},
-    exec::{BlockEnv, ExecError, SequentialBlock, StateChanges, StateReader, TxInvalid},
+    exec::{
+        BlockEnv, BlockOutcome, ExecError, ExecMode, ParallelExecutor, SequentialBlock,
+        StateChanges, StateReader, TxInvalid,
+    },
     merkle::{
         state_root::{StateRootUpdate, update_state_root},
         trie::{TrieError, TrieReader},
@@ -133,18 +136,17 @@ impl TxSource for TxSnapshot {
     }
 }
 
-/// Builds the next block from `candidates` over `state` (the parent's state).
-pub fn build_block<S: StateReader + TrieReader>(
+type Executed = (Vec<RecoveredTx>, Vec<(B256, String)>, BlockOutcome);
+
+fn execute_sequentially<S: StateReader>(
     spec: &ChainSpec,
     state: &S,
-    candidates: &mut dyn TxSource,
-    template: &BlockTemplate,
-) -> Result<BuiltBlock, BuildError> {
-    let (env, base_fee) = block_env(spec, template);
+    env: BlockEnv,
+    best: &mut dyn TxSource,
+) -> Result<Executed, BuildError> {
     let mut block = SequentialBlock::new(spec, state, env);
     let mut txs = Vec::new();
     let mut rejected = Vec::new();
-    let best = candidates;
     while txs.len() < BLOCK_TXS_MAX {
         if block.gas_left() < 21_000 {
             break;
@@ -160,7 +162,43 @@ pub fn build_block<S: StateReader + TrieReader>(
             Err(e) => return Err(e.into()),
         }
     }
-    let outcome = block.finish();
+    Ok((txs, rejected, block.finish()))
+}
+
+/// Builds the next block from `candidates` over `state` (the parent's state), executing with
+/// `exec`. In parallel the candidates are executed together and the block ends at the first
+/// that does not fit; sequentially a candidate that does not fit is passed over.
+pub fn build_block<S: StateReader + TrieReader>(
+    spec: &ChainSpec,
+    state: &S,
+    candidates: &mut dyn TxSource,
+    template: &BlockTemplate,
+    exec: ExecMode,
+) -> Result<BuiltBlock, BuildError> {
+    let (env, base_fee) = block_env(spec, template);
+    let (txs, rejected, outcome) = match exec {
+        ExecMode::Sequential => execute_sequentially(spec, state, env, candidates)?,
+        ExecMode::Parallel => {
+            let mut pending = Vec::new();
+            while pending.len() < BLOCK_TXS_MAX
+                && let Some(tx) = candidates.next_tx()
+            {
+                pending.push(tx);
+            }
+            let refs: Vec<&RecoveredTx> = pending.iter().map(|tx| &**tx).collect();
+            let produced = ParallelExecutor {
+                spec: spec.clone(),
+                workers: 0,
+            }
+            .produce(state, &env, &refs)?;
+            let txs = produced
+                .included
+                .iter()
+                .map(|&i| (*pending[i]).clone())
+                .collect();
+            (txs, produced.rejected, produced.outcome)
+        }
+    };
     let root_update = update_state_root(state, &outcome.changes)?;
     let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
     let mut header = Header {

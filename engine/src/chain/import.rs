@@ -10,8 +10,8 @@ use crate::{
     },
     crypto::recover_tx_sender,
     exec::{
-        AccountChange, BlockEnv, BlockExecutor, ExecError, SequentialExecutor, StateChanges,
-        StateError, StateReader,
+        AccountChange, BlockEnv, BlockExecutor, ConfiguredExecutor, ExecError, ExecMode,
+        StateChanges, StateError, StateReader,
     },
     merkle::{
         state_root::update_state_root,
@@ -232,14 +232,15 @@ fn check<T: PartialEq + std::fmt::Debug>(
     })
 }
 
-/// Executes `block` on the state after `parent` and checks it against its header. Nothing is
-/// `rejected` in an imported block: an invalid transaction fails the whole block.
+/// Executes `block` on the state after `parent` with `exec` and checks it against its header.
+/// Nothing is `rejected` in an imported block: an invalid transaction fails the whole block.
 pub fn import_block<S: StateReader + TrieReader>(
     spec: &ChainSpec,
     state: &S,
     parent: &Header,
     parent_hash: B256,
     block: Block<TxEnvelope>,
+    exec: ExecMode,
 ) -> Result<BuiltBlock, ImportError> {
     let header = block.header;
     let number = header.number;
@@ -289,7 +290,10 @@ pub fn import_block<S: StateReader + TrieReader>(
         prevrandao: header.mix_hash,
         excess_blob_gas: header.excess_blob_gas.unwrap_or_default(),
     };
-    let executor = SequentialExecutor { spec: spec.clone() };
+    let executor = ConfiguredExecutor {
+        spec: spec.clone(),
+        mode: exec,
+    };
     let mut outcome = executor
         .execute_block(state, &env, &txs)
         .map_err(|source| ImportError::Exec { number, source })?;
