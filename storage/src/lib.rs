@@ -196,6 +196,7 @@ impl ChainDb {
         Ok(ReadView {
             txn: self.db.begin_ro_txn()?,
             codes: &self.codes,
+            db: &self.db,
         })
     }
 
@@ -345,6 +346,7 @@ fn delete_prefix(
 pub struct ReadView<'db> {
     txn: Transaction<'db, RO, WriteMap>,
     codes: &'db CodeCache,
+    db: &'db Database<WriteMap>,
 }
 
 impl ReadView<'_> {
@@ -480,6 +482,19 @@ fn state_err(e: StorageError) -> StateError {
 }
 
 impl StateReader for ReadView<'_> {
+    /// A read transaction of its own on the same snapshot (libmdbx serializes the operations
+    /// of one transaction); `None` if a commit came in between.
+    fn fork(&self) -> Option<Box<dyn StateReader + '_>> {
+        let txn = self.db.begin_ro_txn().ok()?;
+        (txn.id() == self.txn.id()).then(|| {
+            Box::new(ReadView {
+                txn,
+                codes: self.codes,
+                db: self.db,
+            }) as Box<dyn StateReader + '_>
+        })
+    }
+
     fn account(&self, address: &Address) -> Result<Option<Account>, StateError> {
         self.account_at(address).map_err(state_err)
     }
@@ -695,5 +710,49 @@ mod tests {
         );
         let after = db.read().unwrap();
         assert_eq!(tip_and_balance(&after, &alice), (Some(1), U256::from(2)));
+    }
+
+    /// A view forked for another thread reads the same snapshot; after a commit the old view
+    /// cannot fork (the new transaction would see newer state).
+    #[test]
+    fn forked_views_read_the_same_snapshot_or_are_refused() {
+        use bttc_engine::exec::StateReader;
+        let dir = tempfile::tempdir().unwrap();
+        let db = ChainDb::open(dir.path(), "test", SyncMode::Durable).unwrap();
+        let alice = Address::repeat_byte(0xa1);
+        let write = |number: u64, balance: u64| {
+            let header = Header {
+                number,
+                ..Header::default()
+            };
+            db.write_block(&BlockWrite {
+                header: &header,
+                hash: header.hash_slow(),
+                txs: &[],
+                receipts: &[],
+                changes: &balance_change(alice, balance),
+                root_update: &StateRootUpdate::default(),
+            })
+            .unwrap();
+        };
+        write(0, 1);
+        let view = db.read().unwrap();
+        let balance = |reader: &dyn StateReader| reader.account(&alice).unwrap().unwrap().balance;
+        let forked = view.fork().expect("no commit since the view began");
+        assert_eq!(balance(&*forked), U256::from(1));
+        std::thread::scope(|scope| {
+            scope.spawn(|| assert_eq!(balance(&*view.fork().unwrap()), U256::from(1)));
+        });
+        write(1, 2);
+        assert!(
+            view.fork().is_none(),
+            "a fork after a commit would read newer state"
+        );
+        assert_eq!(
+            balance(&*forked),
+            U256::from(1),
+            "a fork keeps its snapshot"
+        );
+        assert_eq!(balance(&view), U256::from(1));
     }
 }

@@ -40,6 +40,12 @@ pub trait StateReader: Sync {
     fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StateError>;
     /// Hash of an ancestor block, for `BLOCKHASH`.
     fn block_hash(&self, number: BlockNumber) -> Result<Option<B256>, StateError>;
+    /// Another reader of exactly the same state for another thread, when sharing this one
+    /// would serialize the threads (a database read transaction behind a lock); `None` to
+    /// share this one.
+    fn fork(&self) -> Option<Box<dyn StateReader + '_>> {
+        None
+    }
     /// Code ready to run (jump destinations analysed). Stores may keep analysed code across
     /// reads: code never changes under its hash.
     fn bytecode(&self, code_hash: &B256) -> Result<Option<Bytecode>, StateError> {

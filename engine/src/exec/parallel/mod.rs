@@ -343,9 +343,14 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
     }
 
     fn work(&self) {
+        let forked = self.shared.state.fork();
+        let base: &dyn StateReader = match &forked {
+            Some(reader) => &**reader,
+            None => self.shared.state,
+        };
         let mut evm: WorkerEvm<'_, S> = build_evm(
             self.spec,
-            TxView::new(&self.shared),
+            TxView::new(&self.shared, base),
             revm_block_env(self.spec.spec_id, self.env),
             false,
         );

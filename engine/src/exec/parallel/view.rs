@@ -61,16 +61,15 @@ pub(crate) struct Shared<'a, S> {
     pub(crate) coinbase_base: Option<Account>,
 }
 
-impl<S: StateReader> Shared<'_, S> {
-    pub(crate) fn bytecode(&self, code_hash: B256) -> Result<Bytecode, StateError> {
+impl<S> Shared<'_, S> {
+    fn bytecode(&self, base: &dyn StateReader, code_hash: B256) -> Result<Bytecode, StateError> {
         if code_hash == KECCAK256_EMPTY {
             return Ok(Bytecode::default());
         }
         if let Some(code) = self.codes.read().get(&code_hash) {
             return Ok(code.clone());
         }
-        let code = self
-            .state
+        let code = base
             .bytecode(&code_hash)?
             .ok_or_else(|| StateError(format!("code {code_hash} is missing")))?;
         self.codes.write().insert(code_hash, code.clone());
@@ -81,6 +80,8 @@ impl<S: StateReader> Shared<'_, S> {
 /// revm's database for one incarnation of transaction `txn`.
 pub(crate) struct TxView<'a, S> {
     shared: &'a Shared<'a, S>,
+    /// The parent state as this worker reads it (its own database transaction, if any).
+    base: &'a dyn StateReader,
     txn: TxIdx,
     sender: Address,
     /// The sender's balance as this transaction read it (for BTTC's fee log).
@@ -90,9 +91,10 @@ pub(crate) struct TxView<'a, S> {
 }
 
 impl<'a, S: StateReader> TxView<'a, S> {
-    pub(crate) fn new(shared: &'a Shared<'a, S>) -> Self {
+    pub(crate) fn new(shared: &'a Shared<'a, S>, base: &'a dyn StateReader) -> Self {
         Self {
             shared,
+            base,
             txn: 0,
             sender: Address::ZERO,
             sender_balance: U256::ZERO,
@@ -127,7 +129,7 @@ impl<'a, S: StateReader> TxView<'a, S> {
         let (account, rule) = match read {
             Read::Estimate(blocking) => return Err(ViewError::Blocked(blocking)),
             Read::Base => {
-                let account = shared.state.account(&address)?;
+                let account = self.base.account(&address)?;
                 let entry = AccountEntry {
                     account,
                     wiped_by: 0,
@@ -166,7 +168,7 @@ impl<S: StateReader> Database for TxView<'_, S> {
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, ViewError> {
-        Ok(self.shared.bytecode(code_hash)?)
+        Ok(self.shared.bytecode(self.base, code_hash)?)
     }
 
     fn storage(&mut self, address: Address, slot: U256) -> Result<U256, ViewError> {
@@ -192,7 +194,7 @@ impl<S: StateReader> Database for TxView<'_, S> {
                 unreachable!("a storage location holds a slot")
             }
             Read::Base if rule.hides_base => U256::ZERO,
-            Read::Base => self.shared.state.storage(&address, &slot)?,
+            Read::Base => self.base.storage(&address, &slot)?,
         };
         self.reads
             .push(ReadEntry::Location(location, read.origin()));
@@ -201,8 +203,7 @@ impl<S: StateReader> Database for TxView<'_, S> {
 
     fn block_hash(&mut self, number: u64) -> Result<B256, ViewError> {
         Ok(self
-            .shared
-            .state
+            .base
             .block_hash(number)?
             .ok_or_else(|| StateError(format!("hash of block {number} is missing")))?)
     }
