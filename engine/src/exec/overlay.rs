@@ -152,6 +152,7 @@ impl<'a, S: StateReader> Overlay<'a, S> {
         accounts: impl IntoIterator<Item = (Address, AccountChange)>,
         codes: Vec<(B256, Bytecode)>,
     ) {
+        debug_assert!(self.changes.accounts.is_empty(), "changes are set once");
         // Sorted input: the tree is built in one pass.
         self.changes.accounts = accounts.into_iter().collect();
         self.changes.codes = codes
@@ -159,19 +160,6 @@ impl<'a, S: StateReader> Overlay<'a, S> {
             .map(|(hash, code)| (*hash, code.original_bytes()))
             .collect();
         self.code_cache.extend(codes);
-    }
-
-    /// Takes the changes out: accounts, and the code deployed (analysed).
-    pub(crate) fn take_changes(
-        &mut self,
-    ) -> (BTreeMap<Address, AccountChange>, Vec<(B256, Bytecode)>) {
-        let changes = std::mem::take(&mut self.changes);
-        let codes = changes
-            .codes
-            .keys()
-            .filter_map(|hash| Some((*hash, self.code_cache.get(hash)?.clone())))
-            .collect();
-        (changes.accounts, codes)
     }
 }
 

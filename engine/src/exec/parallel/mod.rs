@@ -729,8 +729,12 @@ impl<'a, S: StateReader> Committer<'_, 'a, S> {
     /// The block so far as the sequential accumulator holds it.
     fn assemble(&mut self) -> BlockParts<'a, S> {
         let mut parts = self.parts.take().expect("block parts");
+        if !self.coinbase_touched && self.changes.iter().all(HashMap::is_empty) {
+            // Nothing committed in parallel (a sequential run, or an empty block).
+            return parts;
+        }
         let coinbase = self.env.fee_recipient;
-        if self.coinbase_touched {
+        if std::mem::take(&mut self.coinbase_touched) {
             self.changes[change_shard(&coinbase)]
                 .entry(coinbase)
                 .or_default()
@@ -776,19 +780,8 @@ impl<'a, S: StateReader> Committer<'_, 'a, S> {
                 break;
             }
         }
-        // Any later fold continues from the overlay's changes.
-        let mut parts = block.into_parts();
-        let (accounts, codes) = parts.overlay.take_changes();
-        let coinbase = self.env.fee_recipient;
-        if let Some(change) = accounts.get(&coinbase) {
-            self.coinbase_touched = true;
-            self.coinbase = change.account;
-        }
-        for (address, change) in accounts {
-            self.changes[change_shard(&address)].insert(address, change);
-        }
-        self.codes = codes;
-        self.parts = Some(parts);
+        // Nothing is committed after a sequential tail: the block stays in the overlay.
+        self.parts = Some(block.into_parts());
     }
 
     /// Books the outcome of transaction `txn`; false when the block ends.
