@@ -24,6 +24,8 @@ def fmt(seconds):
 rows = []
 for group_dir in sorted(p for p in root.iterdir() if p.is_dir() and "__" in p.name):
     group = group_dir.name.replace("__", "::")
+    if group.endswith("::mainnet"):
+        continue  # one bench per block: summarised below
     for bench_dir in sorted(p for p in group_dir.iterdir() if p.is_dir() and p.name != "report"):
         rows.append((f"{group}/{bench_dir.name}", median_s(group, bench_dir.name)))
 
@@ -46,3 +48,33 @@ for label, slow, fast, bench, target in ratios:
     a, b = median_s(slow, bench), median_s(fast, bench)
     value = "—" if a is None or b is None else f"{a / b:.2f}×"
     print(f"| {label} | {value} | ≥ {target}× |")
+
+# Parallel execution against sequential revm on the same blocks, same run.
+targets = {"transfers": 1.7, "erc20": 1.7, "dependent": 0.95}
+print("\n| parallel vs sequential | sequential | parallel | ratio | target |\n|---|---|---|---|---|")
+for name in ("transfers", "erc20", "amm_swaps", "dependent"):
+    group_dir = root / f"exec_parallel__{name}"
+    if not group_dir.is_dir():
+        continue
+    for bench_dir in sorted(p for p in group_dir.iterdir() if p.is_dir() and p.name != "report"):
+        seq = median_s(f"exec_sequential::{name}", bench_dir.name)
+        par = median_s(f"exec_parallel::{name}", bench_dir.name)
+        if seq is None or par is None:
+            continue
+        target = f"≥ {targets[name]}×" if name in targets else "report"
+        print(f"| `exec_parallel::{name}/{bench_dir.name}` | {fmt(seq)} | {fmt(par)} | {seq / par:.2f}× | {target} |")
+mainnet = root / "exec_parallel__mainnet"
+if mainnet.is_dir():
+    import math
+    ratios = []
+    for bench_dir in sorted(p for p in mainnet.iterdir() if p.is_dir() and p.name != "report"):
+        seq = median_s("exec_sequential::mainnet", bench_dir.name)
+        par = median_s("exec_parallel::mainnet", bench_dir.name)
+        if seq and par:
+            ratios.append((int(bench_dir.name), seq / par))
+    if ratios:
+        geo = math.exp(sum(math.log(r) for _, r in ratios) / len(ratios))
+        worst = min(ratios, key=lambda r: r[1])
+        best = max(ratios, key=lambda r: r[1])
+        print(f"| mainnet blocks ({len(ratios)}), geometric mean | | | {geo:.2f}× | report |")
+        print(f"\nmainnet: slowest ratio {worst[1]:.2f}× (block {worst[0]}), fastest {best[1]:.2f}× (block {best[0]})")

@@ -371,12 +371,19 @@ fn sequential(block: &Block) -> Result<BlockOutcome, ExecError> {
     .execute_block(&block.state, &block.env, &block.txs)
 }
 
+/// Random blocks the parallel executor ran on workers (not sequentially for being small).
+static ON_WORKERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn parallel(block: &Block, workers: usize) -> Result<BlockOutcome, ExecError> {
-    ParallelExecutor {
+    let (outcome, stats) = ParallelExecutor {
         spec: block.spec.clone(),
         workers,
     }
-    .execute_block(&block.state, &block.env, &block.txs)
+    .execute_with_stats(&block.state, &block.env, &block.txs)?;
+    if stats.workers > 0 {
+        ON_WORKERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(outcome)
 }
 
 /// Parallel equals sequential on `block`: the same receipts and changes, or the same error.
@@ -447,7 +454,15 @@ fn random_blocks(spec: ChainSpec, cases: u32) -> (usize, usize, usize) {
 #[test]
 fn random_blocks_under_ethereum_rules_match_sequential() {
     let (valid, txs, invalid) = random_blocks(ChainSpec::dev(), 3_000);
-    println!("{valid} valid blocks ({txs} transactions) and {invalid} invalid ones matched");
+    let on_workers = ON_WORKERS.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "{valid} valid blocks ({txs} transactions) and {invalid} invalid ones matched; \
+         {on_workers} blocks ran on workers"
+    );
+    assert!(
+        on_workers >= valid / 2,
+        "too few blocks ran in parallel: {on_workers}"
+    );
     assert!(valid >= 2_000, "too few valid random blocks: {valid}");
 }
 
@@ -456,7 +471,15 @@ fn random_blocks_under_ethereum_rules_match_sequential() {
 #[test]
 fn random_blocks_under_bttc_rules_match_sequential() {
     let (valid, txs, invalid) = random_blocks(ChainSpec::bttc_mainnet(), 2_000);
-    println!("{valid} valid blocks ({txs} transactions) and {invalid} invalid ones matched");
+    let on_workers = ON_WORKERS.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "{valid} valid blocks ({txs} transactions) and {invalid} invalid ones matched; \
+         {on_workers} blocks ran on workers"
+    );
+    assert!(
+        on_workers >= valid / 2,
+        "too few blocks ran in parallel: {on_workers}"
+    );
     assert!(valid >= 1_300, "too few valid random blocks: {valid}");
 }
 

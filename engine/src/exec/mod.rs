@@ -13,7 +13,9 @@ mod tests;
 
 pub use mem::MemState;
 pub use overlay::{AccountChange, StateChanges};
-pub use parallel::{ExecStats, PARALLEL_TXS_MIN, ParallelExecutor, ProducedBlock};
+pub use parallel::{
+    ExecStats, PARALLEL_GAS_MIN, PARALLEL_TXS_MIN, ParallelExecutor, ProducedBlock,
+};
 pub use revm::bytecode::Bytecode;
 pub use sequential::{
     CallOutcome, CallRequest, SequentialBlock, SequentialExecutor, SystemCallOutcome, TxOutcome,

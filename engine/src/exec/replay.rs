@@ -35,12 +35,16 @@ const FORKS_BY_NUMBER: &[(u64, SpecId)] = &[
 ];
 const SHANGHAI_TIME: u64 = 1_681_338_455;
 const CANCUN_TIME: u64 = 1_710_338_135;
+const PRAGUE_TIME: u64 = 1_746_612_311;
 /// From Byzantium on, receipts carry a status (and the receipts root can be checked without
 /// intermediate state roots).
 pub const BYZANTIUM_BLOCK: u64 = 4_370_000;
 
 /// The Ethereum mainnet hardfork of a block.
 pub fn mainnet_spec_id(number: u64, timestamp: u64) -> SpecId {
+    if timestamp >= PRAGUE_TIME {
+        return SpecId::PRAGUE;
+    }
     if timestamp >= CANCUN_TIME {
         return SpecId::CANCUN;
     }

@@ -167,6 +167,8 @@ impl Versions {
 pub(crate) struct MvMemory {
     shards: Box<[Mutex<HashMap<Location, Versions>>]>,
     coinbase: Box<[Mutex<CoinbaseCell>]>,
+    /// The fee recipient's account below a committed transaction (every cell below is final).
+    checkpoint: Mutex<Option<(TxIdx, CoinbaseRead)>>,
     /// EIP-161: a touched empty account is deleted.
     clear_empty: bool,
 }
@@ -178,6 +180,7 @@ impl MvMemory {
                 .map(|_| Mutex::new(HashMap::default()))
                 .collect(),
             coinbase: (0..txs).map(|_| Mutex::new(CoinbaseCell::None)).collect(),
+            checkpoint: Mutex::new(None),
             clear_empty,
         }
     }
@@ -267,24 +270,27 @@ impl MvMemory {
     }
 
     /// The fee recipient's account below `txn`, on top of `base` (its parent-state value):
-    /// the last whole value written plus every later fee. `Err` names an aborted writer.
+    /// the last whole value written, then every later fee in order. The walk down stops at
+    /// the checkpoint, so a read costs the distance to the commit point, not to the block's
+    /// start. `Err` names an aborted writer.
     pub(crate) fn read_coinbase(
         &self,
         txn: TxIdx,
         base: Option<Account>,
     ) -> Result<CoinbaseRead, TxIdx> {
-        let mut fees = U256::ZERO;
-        let mut paid = false;
+        let floor = *self.checkpoint.lock();
+        let floor = floor.filter(|(at, _)| *at <= txn);
+        let lowest = floor.map_or(0, |(at, _)| at);
+        let mut fees = Vec::new();
         let mut in_block = false;
         let mut start = None;
-        for idx in (0..txn).rev() {
+        for idx in (lowest..txn).rev() {
             match &*self.coinbase[idx as usize].lock() {
                 CoinbaseCell::None => {}
                 CoinbaseCell::Estimate => return Err(idx),
                 CoinbaseCell::Delta(fee) => {
                     in_block = true;
-                    paid = true;
-                    fees = fees.saturating_add(*fee);
+                    fees.push(*fee);
                 }
                 CoinbaseCell::Absolute(entry) => {
                     in_block = true;
@@ -293,16 +299,30 @@ impl MvMemory {
                 }
             }
         }
-        let mut entry = start.unwrap_or(AccountEntry {
-            account: base,
-            wiped_by: 0,
-        });
-        if paid {
+        let mut entry = match (start, floor) {
+            (Some(entry), _) => entry,
+            (None, Some((_, read))) => {
+                in_block |= read.in_block;
+                read.entry
+            }
+            (None, None) => AccountEntry {
+                account: base,
+                wiped_by: 0,
+            },
+        };
+        for fee in fees.into_iter().rev() {
             // A fee, even zero, touches the account: it exists afterwards unless EIP-161
             // removes it.
-            entry.account = self.credit(entry.account, fees);
+            entry.account = self.credit(entry.account, fee);
         }
         Ok(CoinbaseRead { entry, in_block })
+    }
+
+    /// Records the fee recipient's account below `txn`, every transaction below being final.
+    pub(crate) fn checkpoint_coinbase(&self, txn: TxIdx, base: Option<Account>) {
+        if let Ok(read) = self.read_coinbase(txn, base) {
+            *self.checkpoint.lock() = Some((txn, read));
+        }
     }
 
     /// `account` after being paid `fee` (a touch).
@@ -312,7 +332,10 @@ impl MvMemory {
             balance: U256::ZERO,
             code_hash: alloy_primitives::KECCAK256_EMPTY,
         });
-        account.balance = account.balance.saturating_add(fee);
+        // As revm's `incr_balance`: an overflowing payment leaves the balance as it was.
+        if let Some(balance) = account.balance.checked_add(fee) {
+            account.balance = balance;
+        }
         (!(self.clear_empty && account.is_empty())).then_some(account)
     }
 }

@@ -41,7 +41,10 @@ use std::{
 use view::{ReadEntry, Shared, StorageRule, TxView, ViewError, reads_valid};
 
 /// Blocks with fewer transactions run sequentially: starting workers costs more than it saves.
-pub const PARALLEL_TXS_MIN: usize = 4;
+pub const PARALLEL_TXS_MIN: usize = 8;
+/// Blocks whose transactions may use less gas than this in all run sequentially: too little
+/// work to share (the mainnet data set's blocks below it ran slower in parallel).
+pub const PARALLEL_GAS_MIN: u64 = 1_000_000;
 /// A block whose longest chain of one sender's transactions is more than this share of the
 /// block runs sequentially: the chain's nonces order it.
 const SENDER_CHAIN_SHARE_MAX: f64 = 0.6;
@@ -50,9 +53,12 @@ const FALLBACK_SAMPLE: u32 = 64;
 /// When more than one execution in this many was wasted (aborted), the rest of the block runs
 /// sequentially: on two cores parallel execution no longer pays for its bookkeeping.
 const FALLBACK_ABORT_RATIO: u32 = 3;
-/// How far execution may run ahead of the commit point when building a block, which may end
-/// before its last candidate.
-const PRODUCE_WINDOW: TxIdx = 1024;
+/// How far execution may run ahead of the commit point: bounds the work lost when a block
+/// being built ends before its last candidate, the results held in memory, and how far a read
+/// of the fee recipient walks down.
+const WINDOW: TxIdx = 2048;
+/// Commits between checkpoints of the fee recipient's account.
+const COINBASE_CHECKPOINT_EVERY: TxIdx = 256;
 
 /// Executes a block's transactions in parallel (Block-STM) with exactly the outcome of
 /// [`super::SequentialExecutor`].
@@ -175,8 +181,13 @@ impl ParallelExecutor {
         }
         .min(txs.len());
         let chains = SenderChains::of(txs);
+        let gas: u64 = txs
+            .iter()
+            .map(|tx| alloy_consensus::Transaction::gas_limit(&tx.envelope))
+            .fold(0, u64::saturating_add);
         if workers < 2
             || txs.len() < PARALLEL_TXS_MIN
+            || gas < PARALLEL_GAS_MIN
             || chains.longest as f64 > SENDER_CHAIN_SHARE_MAX * txs.len() as f64
         {
             committer.run_sequentially(txs, 0);
@@ -195,13 +206,7 @@ impl ParallelExecutor {
                 coinbase: env.fee_recipient,
                 coinbase_base,
             },
-            scheduler: Scheduler::new(
-                len,
-                match mode {
-                    Mode::Import => len,
-                    Mode::Produce => PRODUCE_WINDOW,
-                },
-            ),
+            scheduler: Scheduler::new(len, WINDOW),
             executions: (0..len).map(|_| Mutex::new(None)).collect(),
             previous_of_sender: chains.previous,
             committed: AtomicU32::new(0),
@@ -243,8 +248,8 @@ struct SenderChains {
 
 impl SenderChains {
     fn of(txs: &[&RecoveredTx]) -> Self {
-        // Keyed by 8 bytes of the address: a small table. Two senders sharing them only add a
-        // needless wait (a hint) or count as one chain.
+        // Keyed by the last 8 bytes of the address (the first are often zeros): a small table.
+        // Two senders sharing them only add a needless wait (a hint) or count as one chain.
         let mut last: HashMap<u64, (TxIdx, usize)> = HashMap::default();
         last.reserve(txs.len());
         let mut longest = 0;
@@ -253,7 +258,7 @@ impl SenderChains {
             .enumerate()
             .map(|(i, tx)| {
                 let i = i as TxIdx;
-                let key = u64::from_le_bytes(tx.sender.0[..8].try_into().expect("8 bytes"));
+                let key = u64::from_le_bytes(tx.sender.0[12..].try_into().expect("8 bytes"));
                 match last.entry(key) {
                     alloy_primitives::map::Entry::Occupied(mut seen) => {
                         let (previous, count) = *seen.get();
@@ -601,6 +606,11 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
             drop(slot);
             let go_on = committer.commit(txn, self.txs[txn as usize], outcome);
             self.committed.store(txn + 1, Ordering::Release);
+            if (txn + 1).is_multiple_of(COINBASE_CHECKPOINT_EVERY) {
+                self.shared
+                    .memory
+                    .checkpoint_coinbase(txn + 1, self.shared.coinbase_base);
+            }
             if !go_on {
                 self.stop.store(true, Ordering::Release);
                 return None;
@@ -719,7 +729,10 @@ impl<'a, S: StateReader> Committer<'_, 'a, S> {
                 balance: U256::ZERO,
                 code_hash: alloy_primitives::KECCAK256_EMPTY,
             });
-            account.balance = account.balance.saturating_add(executed.fee);
+            // As revm's `incr_balance`: an overflowing payment leaves the balance as it was.
+            if let Some(balance) = account.balance.checked_add(executed.fee) {
+                account.balance = balance;
+            }
             self.coinbase = (!(self.clear_empty && account.is_empty())).then_some(account);
         }
         self.parts().record(tx, executed.result, before);
@@ -761,19 +774,13 @@ impl<'a, S: StateReader> Committer<'_, 'a, S> {
         let parts = self.assemble();
         let mut block = SequentialBlock::from_parts(self.spec, parts);
         for (txn, tx) in txs.iter().enumerate().skip(start) {
-            if self.mode == Mode::Produce {
-                // As the sequential block builder: later transactions of a failed sender are
-                // not tried, and a transaction that does not fit is passed over.
-                if block.gas_left() < 21_000 {
-                    break;
-                }
-                if self.failed_senders.contains(&tx.sender) {
-                    continue;
-                }
-                if block.check_fits(tx).is_err() {
-                    self.failed_senders.insert(tx.sender);
-                    continue;
-                }
+            // Building a block, the rules of the parallel commit hold here too, so that where
+            // the fallback starts does not change the block: it ends at the first candidate
+            // that does not fit, and an invalid candidate is left out.
+            if self.mode == Mode::Produce
+                && (block.gas_left() < 21_000 || block.check_fits(tx).is_err())
+            {
+                break;
             }
             let outcome = block.execute(tx).map(|_| ());
             if !self.settle(txn as TxIdx, tx, outcome) {

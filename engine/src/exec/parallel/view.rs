@@ -126,6 +126,9 @@ impl<'a, S: StateReader> TxView<'a, S> {
         }
         let location = Location::Account(address);
         let read = shared.memory.read(&location, self.txn);
+        // Recorded first: a failed parent-state read is validated like any other.
+        self.reads
+            .push(ReadEntry::Location(location, read.origin()));
         let (account, rule) = match read {
             Read::Estimate(blocking) => return Err(ViewError::Blocked(blocking)),
             Read::Base => {
@@ -182,6 +185,8 @@ impl<S: StateReader> Database for TxView<'_, S> {
         };
         let location = Location::Storage(address, slot);
         let read = self.shared.memory.read(&location, self.txn);
+        self.reads
+            .push(ReadEntry::Location(location, read.origin()));
         let value = match read {
             Read::Estimate(blocking) => return Err(ViewError::Blocked(blocking)),
             Read::Version(writer, _, Value::Storage(value))
