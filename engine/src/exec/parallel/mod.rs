@@ -53,10 +53,10 @@ const FALLBACK_SAMPLE: u32 = 64;
 /// When more than one execution in this many was wasted (aborted), the rest of the block runs
 /// sequentially: on two cores parallel execution no longer pays for its bookkeeping.
 const FALLBACK_ABORT_RATIO: u32 = 3;
-/// How far execution may run ahead of the commit point: bounds the work lost when a block
-/// being built ends before its last candidate, the results held in memory, and how far a read
-/// of the fee recipient walks down.
-const WINDOW: TxIdx = 2048;
+/// How far execution may run ahead of the commit point when building a block, which may end
+/// before its last candidate: bounds the work lost. Importing, execution runs ahead freely: a
+/// window there left workers idle whenever committing fell behind.
+const PRODUCE_WINDOW: TxIdx = 2048;
 /// Commits between checkpoints of the fee recipient's account.
 const COINBASE_CHECKPOINT_EVERY: TxIdx = 256;
 
@@ -206,7 +206,13 @@ impl ParallelExecutor {
                 coinbase: env.fee_recipient,
                 coinbase_base,
             },
-            scheduler: Scheduler::new(len, WINDOW),
+            scheduler: Scheduler::new(
+                len,
+                match mode {
+                    Mode::Import => len,
+                    Mode::Produce => PRODUCE_WINDOW,
+                },
+            ),
             executions: (0..len).map(|_| Mutex::new(None)).collect(),
             previous_of_sender: chains.previous,
             committed: AtomicU32::new(0),
