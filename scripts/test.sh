@@ -16,6 +16,7 @@ cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p bttc-engine --all-targets --features planted-bugs -- -D warnings
 
 step "cargo build (the node binary the client tests start)"
 cargo build --bin bttc
@@ -29,6 +30,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+step "planted bugs: the simulation finds what each one breaks"
+cargo test -p bttc-engine --features planted-bugs --test planted_bugs -- --nocapture
 
 step "client test dependencies (PyPI: web3, eth-account, pytest; npm: solc, ethers)"
 if [ ! -x target/venv/bin/python ]; then

@@ -1,26 +1,15 @@
-//! The `bttc` command: CLI and wiring only; the protocol lives in bttc-engine.
+//! The `bttc` command line: arguments in, a call into `bttc-node` out. No protocol rule, loop or
+//! lock lives here.
 
-mod delivery;
-mod devnet;
-mod import;
-mod node;
-mod replay;
-
-use alloy_primitives::{Address, utils::format_ether};
-use bttc_engine::{
-    chain::{
-        genesis::{DEV_ACCOUNT_COUNT, Genesis, dev_signers},
-        spec::ChainSpec,
-    },
-    exec::ExecMode,
-};
-use bttc_net::rpc::{HttpAccess, RpcLimits, start};
-use bttc_storage::{ChainDb, SyncMode};
+use alloy_primitives::Address;
+use bttc_engine::exec::ExecMode;
+use bttc_net::rpc::{HttpAccess, RpcLimits};
+use bttc_node::{chain, delivery, devnet, import, replay};
+use bttc_storage::SyncMode;
 use clap::{Parser, Subcommand, ValueEnum};
-use eyre::{Context, bail};
+use eyre::bail;
 use mimalloc::MiMalloc;
-use node::Node;
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
@@ -43,13 +32,64 @@ enum Command {
     /// Run one Delivery chain validator.
     Delivery(DeliveryArgs),
     /// Start a local Delivery chain: N validator processes on loopback.
-    Devnet(devnet::DevnetArgs),
+    Devnet(DevnetArgs),
     /// Import a chain: a geth-style genesis file and RLP-encoded blocks, each executed and
     /// checked (state root, receipts root, hash) before it is written.
-    Import(import::ImportArgs),
+    Import(ImportArgs),
     /// Execute one block directory of the mainnet-block data set format (block, pre-state,
     /// ancestor hashes); the last line printed is a JSON summary.
-    Replay(replay::ReplayArgs),
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+struct DevnetArgs {
+    /// Number of validators (1 to 100).
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Directory for the genesis, keys, databases and logs (kept across runs).
+    #[arg(long, default_value = "./data/devnet")]
+    datadir: PathBuf,
+    /// RPC ports are base, base+1, ...; QUIC ports are base+100, base+101, ...
+    #[arg(long = "base-port", default_value_t = 26600)]
+    base_port: u16,
+    /// Pause after each commit before the next height (ms).
+    #[arg(long = "block-interval-ms", default_value_t = 1000)]
+    block_interval_ms: u64,
+    /// Propose timeout of round 0 (ms); prevote and precommit timeouts are a third of it.
+    #[arg(long = "timeout-propose-ms", default_value_t = 1000)]
+    timeout_propose_ms: u64,
+    /// Write the genesis and keys, then exit without starting validators.
+    #[arg(long = "init-only")]
+    init_only: bool,
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// Directory of the node's databases (created if missing).
+    #[arg(long)]
+    datadir: PathBuf,
+    /// geth-style genesis file: chain config with fork blocks, alloc, header fields.
+    #[arg(long)]
+    genesis: PathBuf,
+    /// RLP-encoded blocks, one after another (as `geth export` writes them).
+    chain: PathBuf,
+    /// How blocks are executed: `parallel` (Block-STM) or `sequential`; both must reproduce
+    /// every header.
+    #[arg(long, default_value_t = ExecMode::Parallel)]
+    exec: ExecMode,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// A block directory: `block.json[.gz]` (`eth_getBlockByNumber` with full transactions),
+    /// `pre_state.json[.gz]` and, if the block uses BLOCKHASH, `block_hashes.json[.gz]`.
+    dir: PathBuf,
+    /// Executor: `parallel` (Block-STM) or `sequential`.
+    #[arg(long, default_value_t = ExecMode::Parallel)]
+    exec: ExecMode,
+    /// Times this many executions and reports the median.
+    #[arg(long, default_value_t = 1)]
+    runs: u32,
 }
 
 #[derive(clap::Args)]
@@ -220,15 +260,68 @@ fn main() -> eyre::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Node(args) => run_node(args),
-        Command::Db(DbCommand::Verify { datadir, chain }) => verify_db(&datadir, &chain),
-        Command::Delivery(args) => run_delivery(args),
-        Command::Devnet(args) => devnet::run(args),
-        Command::Import(args) => import::run(args),
-        Command::Replay(args) => replay::run(args),
+        Command::Node(args) => chain::run(node_config(args)?)?,
+        Command::Db(DbCommand::Verify { datadir, chain }) => chain::verify_db(&datadir, &chain)?,
+        Command::Delivery(args) => run_delivery(args)?,
+        Command::Devnet(a) => devnet::run(devnet::DevnetConfig {
+            validators: a.validators,
+            datadir: a.datadir,
+            base_port: a.base_port,
+            block_interval_ms: a.block_interval_ms,
+            timeout_propose_ms: a.timeout_propose_ms,
+            init_only: a.init_only,
+        })?,
+        Command::Import(a) => import::run(import::ImportConfig {
+            datadir: a.datadir,
+            genesis: a.genesis,
+            chain: a.chain,
+            exec: a.exec,
+        })?,
+        Command::Replay(a) => replay::run(replay::ReplayConfig {
+            dir: a.dir,
+            exec: a.exec,
+            runs: a.runs,
+        })?,
+    }
+    Ok(())
+}
+
+fn sync_mode(sync: DbSync) -> SyncMode {
+    match sync {
+        DbSync::Durable => SyncMode::Durable,
+        DbSync::SafeNoSync => SyncMode::SafeNoSync,
     }
 }
 
+fn node_config(args: NodeArgs) -> eyre::Result<chain::NodeConfig> {
+    let list = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    Ok(chain::NodeConfig {
+        dev: args.dev,
+        chain: args.chain,
+        genesis: args.genesis,
+        datadir: args.datadir,
+        block_time_secs: args.block_time,
+        sync: sync_mode(args.db_sync),
+        coinbase: args.coinbase,
+        exec: args.exec,
+        endpoints: chain::Endpoints {
+            http: SocketAddr::new(args.http_addr, args.http_port),
+            ws: SocketAddr::new(args.ws_addr, args.ws_port),
+            limits: args.rpc.limits()?,
+            access: HttpAccess {
+                cors_origins: list(&args.http_corsdomain),
+                hosts: list(&args.http_vhosts),
+            },
+        },
+    })
+}
+
+/// `bttc delivery`: one validator until Ctrl-C or SIGTERM.
 fn run_delivery(args: DeliveryArgs) -> eyre::Result<()> {
     let genesis = delivery::DeliveryGenesis::load(&args.genesis)?;
     let key = devnet::read_key(&args.key_file)?;
@@ -240,327 +333,16 @@ fn run_delivery(args: DeliveryArgs) -> eyre::Result<()> {
                 .validators
                 .iter()
                 .find(|v| v.address == me)
-                .ok_or_else(|| eyre::eyre!("key {me} is not a validator of this genesis"))?
+                .ok_or(bttc_node::NodeError::NotAValidator(me))?
                 .rpc
         }
     };
-    let sync = sync_mode(args.db_sync);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let validator = delivery::run_validator(
-            delivery::DriverConfig {
-                datadir: args.datadir,
-                genesis,
-                key,
-                sync,
-            },
-            http,
-            stop_rx,
-        );
-        tokio::pin!(validator);
-        tokio::select! {
-            r = &mut validator => return r,
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
-            _ = term.recv() => tracing::info!("terminated, shutting down"),
-        }
-        let _ = stop_tx.send(true);
-        validator.await
-    })
-}
-
-fn verify_db(datadir: &std::path::Path, chain: &str) -> eyre::Result<()> {
-    let path = datadir.join("chain");
-    if !path.exists() {
-        bail!("no database at {}", path.display());
-    }
-    let db = ChainDb::open(&path, chain, SyncMode::Durable)?;
-    let view = db.read()?;
-    let Some(tip) = view.tip_at()? else {
-        bail!("database has no blocks")
-    };
-    let mut parent_hash = None;
-    for number in 0..=tip {
-        let header = view
-            .header_at(number)?
-            .ok_or_else(|| eyre::eyre!("header {number} missing"))?;
-        let hash = view
-            .canonical_hash_at(number)?
-            .ok_or_else(|| eyre::eyre!("hash {number} missing"))?;
-        if header.hash_slow() != hash {
-            bail!(
-                "block {number}: stored hash {hash} is not the header's hash {}",
-                header.hash_slow()
-            );
-        }
-        if let Some(parent) = parent_hash
-            && header.parent_hash != parent
-        {
-            bail!(
-                "block {number}: parent hash {} does not link to block {}",
-                header.parent_hash,
-                number - 1
-            );
-        }
-        parent_hash = Some(hash);
-    }
-    let header = view.header_at(tip)?.expect("checked above");
-    let recomputed = view.full_state_root()?;
-    println!("tip {tip} {}", parent_hash.unwrap_or_default());
-    println!("header state root     {}", header.state_root);
-    println!("recomputed state root {recomputed}");
-    if recomputed != header.state_root {
-        bail!("state root mismatch at block {tip}");
-    }
-    println!("ok: {} headers linked, state root matches", tip + 1);
-    Ok(())
-}
-
-fn run_node(args: NodeArgs) -> eyre::Result<()> {
-    if !args.dev {
-        return run_follower(args);
-    }
-    if let Some(path) = &args.genesis {
-        return run_dev_from_genesis(&args, path);
-    }
-    let Some(spec) = ChainSpec::by_name(&args.chain) else {
-        bail!("unknown chain {:?}: use dev or bttc-mainnet", args.chain);
-    };
-    let block_time = block_time(args.block_time)?;
-    let signers = dev_signers(DEV_ACCOUNT_COUNT)?;
-    let addresses: Vec<Address> = signers.iter().map(|s| s.address()).collect();
-    let genesis = Genesis::dev(&addresses);
-
-    let sync = sync_mode(args.db_sync);
-    let db_path = args.datadir.join("chain");
-    let db = ChainDb::open(&db_path, spec.name, sync)
-        .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
-    let node = Arc::new(Node::open(
-        spec.clone(),
-        db,
-        Some(&genesis),
-        block_time,
-        args.coinbase.unwrap_or(addresses[0]),
-        args.exec,
-    )?);
-    let (tip, tip_hash) = node.tip()?;
-
-    println!(
-        "\nbttc dev node — chain {} (id {}), {} rules",
-        spec.name,
-        spec.chain_id,
-        format!("{:?}", spec.spec_id).to_lowercase()
-    );
-    println!("\nAvailable accounts\n==================");
-    for (i, (address, balance)) in genesis.alloc.iter().enumerate() {
-        println!(
-            "({i}) {address} ({} ETH)",
-            format_ether(*balance)
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-        );
-    }
-    println!("\nPrivate keys\n==================");
-    for (i, signer) in signers.iter().enumerate() {
-        println!("({i}) {}", signer.to_bytes());
-    }
-    println!("\nData directory: {}", args.datadir.display());
-    println!("Chain tip: block {tip} ({tip_hash})");
-    serve(node, Endpoints::from_args(&args)?, true)
-}
-
-/// `bttc node --datadir DIR` without `--dev`: serves the chain `bttc import` wrote into DIR,
-/// producing no blocks.
-/// A producing node whose genesis comes from a geth-style file (benchmarks shape state so).
-fn run_dev_from_genesis(args: &NodeArgs, path: &std::path::Path) -> eyre::Result<()> {
-    let genesis = import::load_genesis(path)?;
-    let (node, spec) = open_from_genesis(args, &genesis, block_time(args.block_time)?, true)?;
-    let (tip, tip_hash) = node.tip()?;
-    println!(
-        "bttc dev node — chain id {} from {} ({} accounts), {} rules, tip {tip} ({tip_hash})",
-        spec.chain_id,
-        path.display(),
-        genesis.alloc.len(),
-        format!("{:?}", spec.spec_id).to_lowercase()
-    );
-    serve(node, Endpoints::from_args(args)?, true)
-}
-
-/// A node on the database of a chain made from a geth-style `genesis`; with `write_genesis`
-/// the genesis is written into a new database (or checked), else the database must already
-/// hold the chain.
-fn open_from_genesis(
-    args: &NodeArgs,
-    genesis: &alloy_genesis::Genesis,
-    block_time: Duration,
-    write_genesis: bool,
-) -> eyre::Result<(Arc<Node>, ChainSpec)> {
-    let spec = bttc_engine::chain::import::spec_from_genesis(genesis)?;
-    let db_path = args.datadir.join("chain");
-    let db = ChainDb::open(
-        &db_path,
-        &import::chain_name(spec.chain_id),
-        sync_mode(args.db_sync),
-    )
-    .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
-    if write_genesis {
-        import::init_genesis(&db, &spec, genesis, &db_path)?;
-    }
-    let node = Node::open(
-        spec.clone(),
-        db,
-        None,
-        block_time,
-        args.coinbase.unwrap_or_default(),
-        args.exec,
-    )?;
-    Ok((Arc::new(node), spec))
-}
-
-fn sync_mode(sync: DbSync) -> SyncMode {
-    match sync {
-        DbSync::Durable => SyncMode::Durable,
-        DbSync::SafeNoSync => SyncMode::SafeNoSync,
-    }
-}
-
-fn block_time(seconds: f64) -> eyre::Result<Duration> {
-    if !(0.0..=3600.0).contains(&seconds) {
-        bail!("--block-time must be between 0 and 3600 seconds, got {seconds}");
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-fn run_follower(args: NodeArgs) -> eyre::Result<()> {
-    let genesis_path = args.datadir.join(import::GENESIS_FILE);
-    if !genesis_path.exists() {
-        bail!(
-            "{} has no imported chain (no {}): run `bttc import --datadir {} --genesis FILE CHAIN.rlp`, or start a dev chain with `bttc node --dev`",
-            args.datadir.display(),
-            import::GENESIS_FILE,
-            args.datadir.display()
-        );
-    }
-    let genesis = import::load_genesis(&genesis_path)?;
-    let (node, spec) = open_from_genesis(&args, &genesis, Duration::ZERO, false)?;
-    let (tip, tip_hash) = node.tip()?;
-    println!(
-        "bttc node — imported chain (id {}), {} rules, tip {tip} ({tip_hash}); no blocks are produced",
-        spec.chain_id,
-        format!("{:?}", spec.spec_id).to_lowercase()
-    );
-    serve(node, Endpoints::from_args(&args)?, false)
-}
-
-/// Where and how the node serves JSON-RPC.
-struct Endpoints {
-    http: SocketAddr,
-    ws: SocketAddr,
-    limits: RpcLimits,
-    access: HttpAccess,
-}
-
-impl Endpoints {
-    fn from_args(args: &NodeArgs) -> eyre::Result<Self> {
-        let list = |v: &[String]| -> Vec<String> {
-            v.iter()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        };
-        Ok(Self {
-            http: SocketAddr::new(args.http_addr, args.http_port),
-            ws: SocketAddr::new(args.ws_addr, args.ws_port),
-            limits: args.rpc.limits()?,
-            access: HttpAccess {
-                cors_origins: list(&args.http_corsdomain),
-                hosts: list(&args.http_vhosts),
-            },
-        })
-    }
-}
-
-/// Serves JSON-RPC with the ingest thread (and, when `produce`, the block producer) until
-/// interrupted, terminated or stopped; then stops everything in order.
-fn serve(node: Arc<Node>, endpoints: Endpoints, produce: bool) -> eyre::Result<()> {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // Calls and log queries run on blocking threads. A few, kept warm, serve them all; an
-    // unbounded pool grows a thread (and a fresh allocator heap) per concurrent request.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads(2 * cores)
-        .enable_all()
-        .build()?;
-    let server = runtime
-        .block_on(start(
-            node.clone(),
-            endpoints.http,
-            Some(endpoints.ws),
-            endpoints.limits,
-            &endpoints.access,
-        ))
-        .wrap_err("starting the JSON-RPC servers")?;
-    println!("\nListening on http://{}", server.http);
-    if let Some(ws) = server.ws {
-        println!("Listening on ws://{ws}");
-    }
-    println!();
-
-    let ingest = {
-        let node = node.clone();
-        std::thread::Builder::new()
-            .name("ingest".into())
-            .spawn(move || node.run_ingest())?
-    };
-    let producer = if produce {
-        let node = node.clone();
-        Some(
-            std::thread::Builder::new()
-                .name("producer".into())
-                .spawn(move || {
-                    let result = node.run_producer();
-                    if let Err(e) = &result {
-                        tracing::error!("producer stopped: {e:#}");
-                        node.stop();
-                    }
-                    result
-                })?,
-        )
-    } else {
-        None
-    };
-
-    runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
-            _ = term.recv() => tracing::info!("terminated, shutting down"),
-            _ = server.stopped() => {},
-            _ = wait_stopped(&node) => {},
-        }
-        eyre::Ok(())
+    delivery::run(delivery::ValidatorConfig {
+        datadir: args.datadir,
+        genesis,
+        key,
+        sync: sync_mode(args.db_sync),
+        http,
     })?;
-    node.stop();
-    server.stop();
-    ingest
-        .join()
-        .map_err(|_| eyre::eyre!("ingest thread panicked"))?;
-    if let Some(producer) = producer {
-        producer
-            .join()
-            .map_err(|_| eyre::eyre!("producer thread panicked"))??;
-    }
-    let (tip, tip_hash) = node.tip()?;
-    println!("stopped at block {tip} ({tip_hash})");
     Ok(())
-}
-
-/// Resolves when the node stops by itself (e.g. the producer failed).
-async fn wait_stopped(node: &Node) {
-    while !node.is_stopping() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

@@ -224,7 +224,8 @@ fn assert_no_conflicting_votes(net: &Devnet, tip: u64) -> usize {
             add(&v, &format!("node {i}'s signed votes"));
         }
         for h in 1..=tip {
-            let (block, commit): (Block, _) = db.block(h).unwrap().expect("block stored");
+            let (block, commit): (Block, _) =
+                db.block(DeliveryHeight(h)).unwrap().expect("block stored");
             for c in block.last_commit.iter().chain(&commit) {
                 add(&c.vote, &format!("node {i}'s block {h}"));
             }
@@ -301,7 +302,7 @@ fn four_validators_commit_100_heights_through_sigkills_without_double_signing() 
     for h in 1..=100 {
         let hashes: Vec<B256> = dbs
             .iter()
-            .map(|db| db.block(h).unwrap().unwrap().0.hash())
+            .map(|db| db.block(DeliveryHeight(h)).unwrap().unwrap().0.hash())
             .collect();
         assert!(
             hashes.windows(2).all(|w| w[0] == w[1]),
@@ -399,7 +400,15 @@ fn bad_peers_and_frames_are_refused_and_counted() {
             Err(_) => true,
             // The server may refuse after the client side finished: the link must not work.
             Ok((_e, conn)) => {
-                let _ = send_frame(&conn, &Wire::Status { height: 1 }.encode(), 0).await;
+                let _ = send_frame(
+                    &conn,
+                    &Wire::Status {
+                        height: DeliveryHeight(1),
+                    }
+                    .encode(),
+                    0,
+                )
+                .await;
                 conn.closed().await;
                 true
             }

@@ -6,8 +6,11 @@
 pub mod chain;
 pub mod crypto;
 pub mod delivery;
+pub mod env;
 pub mod exec;
 pub mod merkle;
 pub mod pipeline;
+pub mod planted;
 pub mod primitives;
 pub mod root;
+pub mod testkit;

@@ -221,6 +221,84 @@ pub fn trie_owner_prefix(owner: &B256) -> [u8; 33] {
     key
 }
 
+/// Fixed-width keys and plain values: integers big-endian (so keys sort by number), hashes and
+/// addresses as their bytes, byte strings as they are.
+mod plain {
+    use super::CodecError;
+    use crate::table::{Decode, Encode};
+    use alloy_primitives::{Address, B256, Bytes};
+    use bttc_engine::primitives::{ByteReader, DeliveryHeight};
+
+    impl Encode for u64 {
+        fn encode(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(&self.to_be_bytes());
+        }
+    }
+
+    impl Decode for u64 {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            let mut r = ByteReader::new(bytes, "integer");
+            let n = r.u64()?;
+            r.finish()?;
+            Ok(n)
+        }
+    }
+
+    impl Encode for DeliveryHeight {
+        fn encode(&self, out: &mut Vec<u8>) {
+            self.0.encode(out);
+        }
+    }
+
+    impl Decode for DeliveryHeight {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            u64::decode(bytes).map(DeliveryHeight)
+        }
+    }
+
+    impl Encode for B256 {
+        fn encode(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(self.as_slice());
+        }
+    }
+
+    impl Decode for B256 {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            let mut r = ByteReader::new(bytes, "hash");
+            let h = r.b256()?;
+            r.finish()?;
+            Ok(h)
+        }
+    }
+
+    impl Encode for Address {
+        fn encode(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(self.as_slice());
+        }
+    }
+
+    impl Decode for Address {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            let mut r = ByteReader::new(bytes, "address");
+            let a = r.address()?;
+            r.finish()?;
+            Ok(a)
+        }
+    }
+
+    impl Encode for Bytes {
+        fn encode(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(self);
+        }
+    }
+
+    impl Decode for Bytes {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            Ok(Bytes::copy_from_slice(bytes))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,98 +1,72 @@
 //! The Delivery chain's MDBX environment: committed blocks and their commits, the application
-//! state, the consensus write-ahead log, and the votes this validator signed (which refuse a
-//! second, different vote for the same height, round and kind).
+//! state, and for the height being decided the write-ahead log, the signed-vote record, the
+//! received precommits and the proposed blocks. A validator host's persist batch is written in
+//! one transaction: wholly or not at all.
 
-use crate::{StorageError, SyncMode};
+use crate::{
+    StorageError, SyncMode,
+    table::{DbTx, Decode, Encode, begin_read, begin_write, tables},
+};
 use alloy_primitives::{Address, B256, Bytes};
 use bttc_engine::{
     delivery::{
-        app::{AppState, Changes},
-        block::{Block, CommitVote, decode_commit, encode_commit},
-        signing::{SignedVote, decode_signed_vote, encode_signed_vote},
-        tendermint::{Vote, VoteKind},
+        app::AppState,
+        block::{Block, CommitVote, SignedProposal, decode_commit, encode_commit},
+        host::{
+            PersistBatch, PersistOp, SIGNED_RECORD_HEIGHTS_KEPT, SignedKind, SignedMessage, Stored,
+        },
+        side_tx::SIDE_TXS_PER_BLOCK_MAX,
+        signing::{SIGNED_VOTE_LEN, SignedVote, decode_signed_vote, encode_signed_vote},
+        tendermint::Round,
         validators::ValidatorSet,
         wal::{WalEntry, decode_wal_entry, encode_wal_entry},
     },
-    primitives::{ByteReader, DecodeError},
+    env::DeliveryStore,
+    primitives::{ByteReader, DecodeError, DeliveryHeight},
 };
-use libmdbx::{
-    Database, DatabaseOptions, Mode, RW, ReadWriteOptions, TableFlags, Transaction, WriteFlags,
-    WriteMap,
-};
-use std::{borrow::Cow, path::Path};
+use libmdbx::{Database, DatabaseOptions, Mode, ReadWriteOptions, TableFlags, WriteMap};
+use std::path::Path;
 
-/// sequence number (8, BE) → WAL record
-const WAL: &str = "Wal";
-/// height (8) ‖ round (4) ‖ kind (1) → signed vote
-const SIGNED_VOTES: &str = "SignedVotes";
-/// height (8) → block
-const BLOCKS: &str = "Blocks";
-/// height (8) → the commit that decided it
-const COMMITS: &str = "Commits";
-/// "app" → application state summary (see `encode_app_meta`)
-const META: &str = "Meta";
-/// key → value of the application's key-value state
-const KV: &str = "Kv";
-/// address (20) → nonce (8)
-const NONCES: &str = "Nonces";
-/// block hash → a proposed block of the current height (kept so a restart can re-propose it)
-const PENDING: &str = "PendingBlocks";
-/// height (8) ‖ round (4) ‖ validator (20) ‖ has_value (1) ‖ value (32) → a received precommit
-/// with its side results (an equivocator's two precommits are both kept)
-const PRECOMMITS: &str = "Precommits";
-const META_APP: &[u8] = b"app";
-
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryStoreError {
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error(
-        "refusing to sign {new:?}: already signed {signed:?} at the same height, round and kind"
-    )]
-    DoubleSign {
-        signed: Box<SignedVote>,
-        new: Box<SignedVote>,
-    },
-    #[error("stored delivery record is corrupt: {0}")]
-    Corrupt(String),
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
+tables! {
+    /// sequence → log record of the current height (the first is its `Height` record)
+    Wal: u64 => WalEntry;
+    /// (height, round, kind) → a message this validator signed
+    SignedMessages: SignedKey => SignedMessage;
+    /// height → committed block
+    Blocks: DeliveryHeight => Block;
+    /// height → the commit that decided it
+    Commits: DeliveryHeight => Commit;
+    /// the application state after the last block, without its entries and nonces
+    Meta: MetaKey => AppState;
+    /// the application's key-value entries
+    Kv: Bytes => Bytes;
+    /// validator → its transaction count
+    Nonces: Address => u64;
+    /// block hash → a block proposed at the current height (a restart re-proposes or commits it)
+    PendingBlocks: B256 => Block;
+    /// (height, round, validator, value) → a received precommit with its side results (an
+    /// equivocator's two precommits are both kept)
+    Precommits: PrecommitKey => CommitVote;
 }
 
-impl From<libmdbx::Error> for DeliveryStoreError {
-    fn from(e: libmdbx::Error) -> Self {
-        Self::Storage(StorageError::Mdbx(e))
-    }
-}
-
+/// The Delivery database of one validator.
 pub struct DeliveryDb {
     db: Database<WriteMap>,
 }
 
-fn vote_key(v: &Vote) -> [u8; 13] {
-    let mut key = [0u8; 13];
-    key[..8].copy_from_slice(&v.height.0.to_be_bytes());
-    key[8..12].copy_from_slice(&v.round.to_be_bytes());
-    key[12] = match v.kind {
-        VoteKind::Prevote => 1,
-        VoteKind::Precommit => 2,
-    };
-    key
-}
-
 impl DeliveryDb {
-    pub fn open(path: &Path, sync: SyncMode) -> Result<Self, DeliveryStoreError> {
-        std::fs::create_dir_all(path)
-            .map_err(|e| libmdbx::Error::Other(e.raw_os_error().unwrap_or(0)))?;
+    /// Opens (creating if needed) the environment in directory `path`.
+    pub fn open(path: &Path, sync: SyncMode) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(path).map_err(|source| StorageError::CreateDir {
+            path: path.to_owned(),
+            source,
+        })?;
         let db = Database::<WriteMap>::open_with_options(
             path,
             DatabaseOptions {
-                max_tables: Some(12),
+                max_tables: Some(ALL.len() as u64 + 2),
                 mode: Mode::ReadWrite(ReadWriteOptions {
-                    sync_mode: match sync {
-                        SyncMode::Durable => libmdbx::SyncMode::Durable,
-                        SyncMode::SafeNoSync => libmdbx::SyncMode::SafeNoSync,
-                    },
+                    sync_mode: sync.into(),
                     max_size: Some(1 << 40),
                     growth_step: Some(64 << 20),
                     ..Default::default()
@@ -101,479 +75,597 @@ impl DeliveryDb {
             },
         )?;
         let txn = db.begin_rw_txn()?;
-        txn.create_table(Some(WAL), TableFlags::empty())?;
-        for table in [
-            SIGNED_VOTES,
-            BLOCKS,
-            COMMITS,
-            META,
-            KV,
-            NONCES,
-            PENDING,
-            PRECOMMITS,
-        ] {
+        for table in ALL {
             txn.create_table(Some(table), TableFlags::empty())?;
         }
         txn.commit()?;
         Ok(Self { db })
     }
 
-    /// Appends records to the log in one durable transaction; returns once they are stored.
-    pub fn append_wal(&self, entries: &[WalEntry]) -> Result<(), DeliveryStoreError> {
-        let txn = self.db.begin_rw_txn()?;
-        let wal = txn.open_table(Some(WAL))?;
-        let first = {
-            let mut cursor = txn.cursor(&wal)?;
-            let last: Option<([u8; 8], ())> = cursor.last()?;
-            last.map_or(0, |(k, ())| u64::from_be_bytes(k) + 1)
-        };
-        for (seq, entry) in (first..).zip(entries) {
-            txn.put(
-                &wal,
-                seq.to_be_bytes(),
-                encode_wal_entry(entry),
-                WriteFlags::APPEND,
-            )?;
-        }
-        txn.commit()?;
-        Ok(())
+    fn read(&self) -> Result<DbTx<'_>, StorageError> {
+        begin_read(&self.db)
     }
 
-    /// The log from its last `Height` record on: what a restart replays.
-    pub fn wal_tail(&self) -> Result<Vec<WalEntry>, DeliveryStoreError> {
-        let txn = self.db.begin_ro_txn()?;
-        let wal = txn.open_table(Some(WAL))?;
-        let mut tail = Vec::new();
-        for item in txn
-            .cursor(&wal)?
-            .into_iter_back_start::<Cow<'_, [u8]>, Cow<'_, [u8]>>()
-        {
-            let (_, bytes) = item?;
-            let entry =
-                decode_wal_entry(&bytes).map_err(|e| DeliveryStoreError::Corrupt(e.to_string()))?;
-            let is_height = matches!(entry, WalEntry::Height(_));
-            tail.push(entry);
-            if is_height {
-                break;
-            }
-        }
-        tail.reverse();
-        Ok(tail)
-    }
-
-    /// Stores a vote before it is broadcast. Storing the same vote again is fine (a replay
-    /// re-emits it); a different vote at the same height, round and kind is refused.
-    pub fn record_signed_vote(&self, signed: &SignedVote) -> Result<(), DeliveryStoreError> {
-        let txn = self.db.begin_rw_txn()?;
-        let table = txn.open_table(Some(SIGNED_VOTES))?;
-        let key = vote_key(&signed.vote);
-        let existing: Option<Vec<u8>> = txn.get(&table, key)?;
-        if let Some(bytes) = existing {
-            let stored = decode_signed_vote(&bytes)
-                .ok_or_else(|| DeliveryStoreError::Corrupt("signed vote".to_owned()))?;
-            if stored.vote == signed.vote {
-                return Ok(());
-            }
-            return Err(DeliveryStoreError::DoubleSign {
-                signed: Box::new(stored),
-                new: Box::new(*signed),
-            });
-        }
-        txn.put(
-            &table,
-            key,
-            encode_signed_vote(signed),
-            WriteFlags::NO_OVERWRITE,
-        )?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// Keeps received precommits (with their side results) of the current height, so that a
-    /// commit can be assembled after a restart replays the log.
-    pub fn record_precommits(&self, precommits: &[CommitVote]) -> Result<(), DeliveryStoreError> {
-        if precommits.is_empty() {
-            return Ok(());
-        }
-        let txn = self.db.begin_rw_txn()?;
-        let table = txn.open_table(Some(PRECOMMITS))?;
-        for c in precommits {
-            let v = &c.vote.vote;
-            let mut key = [0u8; 65];
-            key[..8].copy_from_slice(&v.height.0.to_be_bytes());
-            key[8..12].copy_from_slice(&v.round.to_be_bytes());
-            key[12..32].copy_from_slice(v.validator.as_slice());
-            key[32] = u8::from(v.value.is_some());
-            key[33..].copy_from_slice(v.value.unwrap_or_default().as_slice());
-            // The first copy stays: a later one with other side results does not replace it.
-            let existing: Option<Vec<u8>> = txn.get(&table, key.as_slice())?;
-            if existing.is_none() {
-                let mut bytes = Vec::new();
-                c.encode(&mut bytes);
-                txn.put(&table, key, bytes, WriteFlags::UPSERT)?;
-            }
-        }
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// Received precommits at `height`.
-    pub fn precommits(&self, height: u64) -> Result<Vec<CommitVote>, DeliveryStoreError> {
-        let txn = self.db.begin_ro_txn()?;
-        let table = txn.open_table(Some(PRECOMMITS))?;
-        let mut cursor = txn.cursor(&table)?;
-        let prefix = height.to_be_bytes();
-        let mut out = Vec::new();
-        let mut entry: Option<(Vec<u8>, Vec<u8>)> = cursor.set_range(&prefix)?;
-        while let Some((key, bytes)) = entry {
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let mut r = ByteReader::new(&bytes, "stored precommit");
-            out.push(CommitVote::decode(&mut r)?);
-            entry = cursor.next()?;
-        }
-        Ok(out)
-    }
-
-    /// Keeps a proposed block of the current height until the height commits.
-    pub fn put_pending_block(&self, block: &Block) -> Result<(), DeliveryStoreError> {
-        let txn = self.db.begin_rw_txn()?;
-        let table = txn.open_table(Some(PENDING))?;
-        txn.put(&table, block.hash(), block.encode(), WriteFlags::UPSERT)?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    pub fn pending_block(&self, hash: B256) -> Result<Option<Block>, DeliveryStoreError> {
-        let txn = self.db.begin_ro_txn()?;
-        let table = txn.open_table(Some(PENDING))?;
-        let bytes: Option<Vec<u8>> = txn.get(&table, hash.as_slice())?;
-        Ok(bytes.map(|b| Block::decode(&b)).transpose()?)
-    }
-
-    /// Stores a decided block, its commit and the application state after it, in one
-    /// transaction; drops the current height's pending blocks, precommits and older log.
-    pub fn commit_block(
-        &self,
-        block: &Block,
-        commit: &[CommitVote],
-        state: &AppState,
-        changes: &Changes,
-    ) -> Result<(), DeliveryStoreError> {
-        let height = block.header.height.to_be_bytes();
-        let txn = self.db.begin_rw_txn()?;
-        txn.put(
-            &txn.open_table(Some(BLOCKS))?,
-            height,
-            block.encode(),
-            WriteFlags::UPSERT,
-        )?;
-        let mut commit_bytes = Vec::new();
-        encode_commit(commit, &mut commit_bytes);
-        txn.put(
-            &txn.open_table(Some(COMMITS))?,
-            height,
-            commit_bytes,
-            WriteFlags::UPSERT,
-        )?;
-        let kv = txn.open_table(Some(KV))?;
-        for (k, v) in &changes.kv {
-            txn.put(&kv, k, v, WriteFlags::UPSERT)?;
-        }
-        let nonces = txn.open_table(Some(NONCES))?;
-        for (a, n) in &changes.nonces {
-            txn.put(&nonces, a.as_slice(), n.to_be_bytes(), WriteFlags::UPSERT)?;
-        }
-        txn.put(
-            &txn.open_table(Some(META))?,
-            META_APP,
-            encode_app_meta(state),
-            WriteFlags::UPSERT,
-        )?;
-        txn.clear_table(&txn.open_table(Some(PENDING))?)?;
-        delete_below(&txn, PRECOMMITS, &(block.header.height + 1).to_be_bytes())?;
-        // The log before the current height's first record is no longer replayed.
-        let wal = txn.open_table(Some(WAL))?;
-        let last_height_seq = {
-            let mut cursor = txn.cursor(&wal)?;
-            let mut seq = None;
-            let mut entry: Option<([u8; 8], Vec<u8>)> = cursor.last()?;
-            while let Some((key, bytes)) = entry {
-                if matches!(decode_wal_entry(&bytes), Ok(WalEntry::Height(_))) {
-                    seq = Some(key);
-                    break;
+    /// Writes a host's persist batch in one transaction.
+    pub fn write_batch(&self, batch: &PersistBatch) -> Result<(), StorageError> {
+        let txn = begin_write(&self.db)?;
+        let mut next_seq = txn.last::<Wal>()?.map_or(0, |(seq, _)| seq + 1);
+        for op in &batch.ops {
+            match op {
+                PersistOp::Commit(record) => {
+                    let height = record.block.header.height;
+                    txn.put::<Blocks>(&height, &record.block)?;
+                    txn.put::<Commits>(&height, &Commit(record.commit.clone()))?;
+                    txn.put::<Meta>(&MetaKey::App, &record.state)?;
+                    for (k, v) in &record.changes.kv {
+                        txn.put::<Kv>(k, v)?;
+                    }
+                    for (a, n) in &record.changes.nonces {
+                        txn.put::<Nonces>(a, n)?;
+                    }
                 }
-                entry = cursor.prev()?;
+                PersistOp::BeginHeight(height) => {
+                    txn.clear::<Wal>()?;
+                    txn.append::<Wal>(&0, &WalEntry::Height(*height))?;
+                    next_seq = 1;
+                    let mut stale = Vec::new();
+                    txn.walk::<PendingBlocks>(None, |hash, block| {
+                        if block.header.height < *height {
+                            stale.push(hash);
+                        }
+                        Ok(true)
+                    })?;
+                    for hash in stale {
+                        txn.delete::<PendingBlocks>(&hash)?;
+                    }
+                    txn.delete_while::<Precommits>(None, |k| k.height < *height)?;
+                    let keep_from =
+                        DeliveryHeight(height.0.saturating_sub(SIGNED_RECORD_HEIGHTS_KEPT));
+                    txn.delete_while::<SignedMessages>(None, |k| k.height < keep_from)?;
+                }
+                PersistOp::Wal(entry) => {
+                    txn.append::<Wal>(&next_seq, entry)?;
+                    next_seq += 1;
+                }
+                PersistOp::Signed(signed) => {
+                    let key = SignedKey {
+                        height: signed.height(),
+                        round: signed.round(),
+                        kind: signed.kind(),
+                    };
+                    // The host checked the record before signing: the first entry stays.
+                    if txn.get::<SignedMessages>(&key)?.is_none() {
+                        txn.put::<SignedMessages>(&key, signed)?;
+                    }
+                }
+                PersistOp::Precommit(c) => {
+                    let key = PrecommitKey::of(c);
+                    if txn.get::<Precommits>(&key)?.is_none() {
+                        txn.put::<Precommits>(&key, c)?;
+                    }
+                }
+                PersistOp::Pending(block) => txn.put::<PendingBlocks>(&block.hash(), block)?,
             }
-            seq
-        };
-        if let Some(seq) = last_height_seq {
-            delete_below(&txn, WAL, &seq)?;
         }
-        txn.commit()?;
-        Ok(())
+        txn.commit()
     }
 
-    /// The application state, or `None` before the first block.
-    pub fn app_state(&self, chain_id: u64) -> Result<Option<AppState>, DeliveryStoreError> {
-        let txn = self.db.begin_ro_txn()?;
-        let meta: Option<Vec<u8>> = txn.get(&txn.open_table(Some(META))?, META_APP)?;
-        let Some(meta) = meta else {
-            return Ok(None);
-        };
-        let mut state = decode_app_meta(chain_id, &meta)?;
-        for item in txn
-            .cursor(&txn.open_table(Some(KV))?)?
-            .iter_start::<Vec<u8>, Vec<u8>>()
-        {
-            let (k, v) = item?;
-            state.kv.insert(Bytes::from(k), Bytes::from(v));
-        }
-        for item in txn
-            .cursor(&txn.open_table(Some(NONCES))?)?
-            .iter_start::<Vec<u8>, [u8; 8]>()
-        {
-            let (a, n) = item?;
-            if a.len() != 20 {
-                return Err(DeliveryStoreError::Corrupt("nonce key".to_owned()));
+    /// What a restarting validator needs (see [`DeliveryStore::load`]).
+    pub fn load(&self) -> Result<Stored, StorageError> {
+        let txn = self.read()?;
+        let app = match txn.get::<Meta>(&MetaKey::App)? {
+            Some(mut state) => {
+                txn.walk::<Kv>(None, |k, v| {
+                    state.kv.insert(k, v);
+                    Ok(true)
+                })?;
+                txn.walk::<Nonces>(None, |a, n| {
+                    state.nonces.insert(a, n);
+                    Ok(true)
+                })?;
+                Some(state)
             }
-            state
-                .nonces
-                .insert(Address::from_slice(&a), u64::from_be_bytes(n));
-        }
-        Ok(Some(state))
-    }
-
-    /// One entry of the application's key-value state.
-    pub fn value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, DeliveryStoreError> {
-        let txn = self.db.begin_ro_txn()?;
-        Ok(txn.get(&txn.open_table(Some(KV))?, key)?)
+            None => None,
+        };
+        let next = app.as_ref().map_or(DeliveryHeight(1), |a| a.height.next());
+        let tip = match txn.last::<Blocks>()? {
+            Some((height, block)) => {
+                let commit = txn.get::<Commits>(&height)?.ok_or(StorageError::Missing {
+                    table: <Commits as crate::table::Table>::NAME,
+                    what: "the commit of the last block",
+                })?;
+                Some((block, commit.0))
+            }
+            None => None,
+        };
+        let mut wal = Vec::new();
+        txn.walk::<Wal>(None, |_, entry| {
+            wal.push(entry);
+            Ok(true)
+        })?;
+        let mut signed = Vec::new();
+        let from = SignedKey {
+            height: next,
+            round: 0,
+            kind: SignedKind::Proposal,
+        };
+        txn.walk::<SignedMessages>(Some(&from), |k, s| {
+            if k.height != next {
+                return Ok(false);
+            }
+            signed.push(s);
+            Ok(true)
+        })?;
+        let mut precommits = Vec::new();
+        txn.walk::<Precommits>(Some(&PrecommitKey::first_of(next)), |k, c| {
+            if k.height != next {
+                return Ok(false);
+            }
+            precommits.push(c);
+            Ok(true)
+        })?;
+        let mut pending = Vec::new();
+        txn.walk::<PendingBlocks>(None, |_, block| {
+            if block.header.height == next {
+                pending.push(block);
+            }
+            Ok(true)
+        })?;
+        Ok(Stored {
+            app,
+            tip,
+            wal,
+            signed,
+            precommits,
+            pending,
+        })
     }
 
     /// A committed block with the commit that decided it.
     pub fn block(
         &self,
-        height: u64,
-    ) -> Result<Option<(Block, Vec<CommitVote>)>, DeliveryStoreError> {
-        let txn = self.db.begin_ro_txn()?;
-        let key = height.to_be_bytes();
-        let block: Option<Vec<u8>> = txn.get(&txn.open_table(Some(BLOCKS))?, key)?;
-        let commit: Option<Vec<u8>> = txn.get(&txn.open_table(Some(COMMITS))?, key)?;
-        match (block, commit) {
-            (Some(b), Some(c)) => {
-                let mut r = ByteReader::new(&c, "stored commit");
-                let commit = decode_commit(&mut r)?;
-                r.finish()?;
-                Ok(Some((Block::decode(&b)?, commit)))
-            }
-            _ => Ok(None),
-        }
+        height: DeliveryHeight,
+    ) -> Result<Option<(Block, Vec<CommitVote>)>, StorageError> {
+        let txn = self.read()?;
+        let (Some(block), Some(commit)) =
+            (txn.get::<Blocks>(&height)?, txn.get::<Commits>(&height)?)
+        else {
+            return Ok(None);
+        };
+        Ok(Some((block, commit.0)))
     }
 
-    /// The vote this validator signed at the height, round and kind of `vote`, if any: checked
-    /// before signing, so that a conflicting vote is never even signed.
-    pub fn signed_vote_at(&self, vote: &Vote) -> Result<Option<SignedVote>, DeliveryStoreError> {
-        let txn = self.db.begin_ro_txn()?;
-        let table = txn.open_table(Some(SIGNED_VOTES))?;
-        let key = vote_key(vote);
-        let bytes: Option<Vec<u8>> = txn.get(&table, key)?;
-        bytes
-            .map(|b| {
-                decode_signed_vote(&b)
-                    .ok_or_else(|| DeliveryStoreError::Corrupt("signed vote".to_owned()))
-            })
-            .transpose()
+    /// One entry of the application's key-value state.
+    pub fn value(&self, key: &Bytes) -> Result<Option<Bytes>, StorageError> {
+        self.read()?.get::<Kv>(key)
     }
 
-    /// Every vote this validator signed, by height, round and kind.
-    pub fn signed_votes(&self) -> Result<Vec<SignedVote>, DeliveryStoreError> {
-        let txn = self.db.begin_ro_txn()?;
-        let table = txn.open_table(Some(SIGNED_VOTES))?;
+    /// Every vote this validator signed and still keeps, by height, round and kind.
+    pub fn signed_votes(&self) -> Result<Vec<SignedVote>, StorageError> {
         let mut out = Vec::new();
-        for item in txn
-            .cursor(&table)?
-            .iter_start::<Cow<'_, [u8]>, Cow<'_, [u8]>>()
-        {
-            let (_, bytes) = item?;
-            out.push(
-                decode_signed_vote(&bytes)
-                    .ok_or_else(|| DeliveryStoreError::Corrupt("signed vote".to_owned()))?,
-            );
-        }
+        self.read()?.walk::<SignedMessages>(None, |_, s| {
+            match s {
+                SignedMessage::Prevote(v) => out.push(v),
+                SignedMessage::Precommit(c) => out.push(c.vote),
+                SignedMessage::Proposal(_) => {}
+            }
+            Ok(true)
+        })?;
         Ok(out)
     }
 }
 
-/// Deletes every entry of `table` whose key sorts below `bound`.
-fn delete_below(
-    txn: &Transaction<'_, RW, WriteMap>,
-    table: &str,
-    bound: &[u8],
-) -> Result<(), DeliveryStoreError> {
-    let table = txn.open_table(Some(table))?;
-    let mut cursor = txn.cursor(&table)?;
-    let mut entry: Option<(Vec<u8>, ())> = cursor.first()?;
-    while let Some((key, ())) = entry {
-        if key.as_slice() >= bound {
-            break;
-        }
-        cursor.del(WriteFlags::empty())?;
-        entry = cursor.get_current()?;
+/// A shared handle writes: MDBX keeps one write transaction at a time.
+impl DeliveryStore for &DeliveryDb {
+    type Error = StorageError;
+
+    fn write(&mut self, batch: &PersistBatch) -> Result<(), StorageError> {
+        self.write_batch(batch)
     }
-    Ok(())
+
+    fn load(&self) -> Result<Stored, StorageError> {
+        DeliveryDb::load(self)
+    }
+
+    fn block(
+        &self,
+        height: DeliveryHeight,
+    ) -> Result<Option<(Block, Vec<CommitVote>)>, StorageError> {
+        DeliveryDb::block(self, height)
+    }
 }
 
-/// `height ‖ block_hash ‖ time ‖ app_hash ‖ len ‖ validators ‖ len ‖ last_validators ‖
-/// pending side transactions`; the key-value state and nonces live in their own tables.
-fn encode_app_meta(state: &AppState) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&state.height.to_be_bytes());
-    out.extend_from_slice(state.block_hash.as_slice());
-    out.extend_from_slice(&state.time_ms.to_be_bytes());
-    out.extend_from_slice(state.app_hash.as_slice());
-    for set in [&state.validators, &state.last_validators] {
-        let bytes = set.encode();
-        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-        out.extend_from_slice(&bytes);
-    }
-    out.extend_from_slice(&(state.pending_side.len() as u32).to_be_bytes());
-    for (height, payloads) in &state.pending_side {
-        out.extend_from_slice(&height.to_be_bytes());
-        out.extend_from_slice(&(payloads.len() as u32).to_be_bytes());
-        for p in payloads {
-            out.extend_from_slice(&(p.len() as u32).to_be_bytes());
-            out.extend_from_slice(p);
-        }
-    }
-    out
+/// Keys of the `Meta` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaKey {
+    /// The application state.
+    App,
 }
 
-fn decode_app_meta(chain_id: u64, bytes: &[u8]) -> Result<AppState, DecodeError> {
-    let mut r = ByteReader::new(bytes, "application state");
-    let height = r.u64()?;
-    let block_hash = r.b256()?;
-    let time_ms = r.u64()?;
-    let app_hash = r.b256()?;
-    let mut set = || -> Result<ValidatorSet, DecodeError> {
-        let len = r.u32()? as usize;
-        ValidatorSet::decode(r.take(len)?)
-    };
-    let validators = set()?;
-    let last_validators = set()?;
-    let count = r.u32()?;
-    if count > 2 {
-        return Err(r.error(format!("{count} pending side heights")));
+impl Encode for MetaKey {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(match self {
+            MetaKey::App => b"app",
+        });
     }
-    let mut pending_side = Vec::new();
-    for _ in 0..count {
-        let h = r.u64()?;
-        let n = r.u32()? as usize;
-        if n > bttc_engine::delivery::side_pipeline::SIDE_TXS_PER_BLOCK_MAX {
-            return Err(r.error(format!("{n} pending side transactions")));
+}
+
+impl Decode for MetaKey {
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match bytes {
+            b"app" => Ok(MetaKey::App),
+            _ => Err(DecodeError::new(
+                "meta key",
+                format!("unknown key {bytes:?}"),
+            )),
         }
-        let mut payloads = Vec::with_capacity(n);
-        for _ in 0..n {
+    }
+}
+
+/// `height(8) ‖ round(4) ‖ kind(1)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedKey {
+    pub height: DeliveryHeight,
+    pub round: Round,
+    pub kind: SignedKind,
+}
+
+impl Encode for SignedKey {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.height.encode(out);
+        out.extend_from_slice(&self.round.to_be_bytes());
+        out.push(self.kind as u8);
+    }
+}
+
+fn signed_kind(byte: u8, r: &ByteReader<'_>) -> Result<SignedKind, DecodeError> {
+    match byte {
+        0 => Ok(SignedKind::Proposal),
+        1 => Ok(SignedKind::Prevote),
+        2 => Ok(SignedKind::Precommit),
+        b => Err(r.error(format!("signed kind {b}"))),
+    }
+}
+
+impl Decode for SignedKey {
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = ByteReader::new(bytes, "signed message key");
+        let (height, round) = (r.height()?, r.u32()?);
+        let kind = signed_kind(r.u8()?, &r)?;
+        r.finish()?;
+        Ok(Self {
+            height,
+            round,
+            kind,
+        })
+    }
+}
+
+/// `kind(1) ‖ message`: a signed proposal, a signed prevote, or a precommit with its side
+/// results.
+impl Encode for SignedMessage {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.kind() as u8);
+        match self {
+            SignedMessage::Proposal(p) => p.encode(out),
+            SignedMessage::Prevote(v) => out.extend_from_slice(&encode_signed_vote(v)),
+            SignedMessage::Precommit(c) => c.encode(out),
+        }
+    }
+}
+
+impl Decode for SignedMessage {
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = ByteReader::new(bytes, "signed message");
+        let message = match signed_kind(r.u8()?, &r)? {
+            SignedKind::Proposal => SignedMessage::Proposal(SignedProposal::decode(&mut r)?),
+            SignedKind::Prevote => SignedMessage::Prevote(
+                decode_signed_vote(r.take(SIGNED_VOTE_LEN)?)
+                    .ok_or_else(|| r.error("malformed signed vote"))?,
+            ),
+            SignedKind::Precommit => SignedMessage::Precommit(CommitVote::decode(&mut r)?),
+        };
+        r.finish()?;
+        Ok(message)
+    }
+}
+
+/// `height(8) ‖ round(4) ‖ validator(20) ‖ has_value(1) ‖ value(32)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrecommitKey {
+    pub height: DeliveryHeight,
+    pub round: Round,
+    pub validator: Address,
+    pub value: Option<B256>,
+}
+
+impl PrecommitKey {
+    fn of(c: &CommitVote) -> Self {
+        let v = c.vote.vote;
+        Self {
+            height: v.height,
+            round: v.round,
+            validator: v.validator,
+            value: v.value,
+        }
+    }
+
+    /// The smallest key of `height`.
+    fn first_of(height: DeliveryHeight) -> Self {
+        Self {
+            height,
+            round: 0,
+            validator: Address::ZERO,
+            value: None,
+        }
+    }
+}
+
+impl Encode for PrecommitKey {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.height.encode(out);
+        out.extend_from_slice(&self.round.to_be_bytes());
+        out.extend_from_slice(self.validator.as_slice());
+        out.push(u8::from(self.value.is_some()));
+        out.extend_from_slice(self.value.unwrap_or_default().as_slice());
+    }
+}
+
+impl Decode for PrecommitKey {
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = ByteReader::new(bytes, "precommit key");
+        let (height, round, validator) = (r.height()?, r.u32()?, r.address()?);
+        let has_value = r.flag()?;
+        let value = r.b256()?;
+        r.finish()?;
+        Ok(Self {
+            height,
+            round,
+            validator,
+            value: has_value.then_some(value),
+        })
+    }
+}
+
+impl Encode for WalEntry {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&encode_wal_entry(self));
+    }
+}
+
+impl Decode for WalEntry {
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        decode_wal_entry(bytes)
+    }
+}
+
+impl Encode for Block {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&Block::encode(self));
+    }
+}
+
+impl Decode for Block {
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Block::decode(bytes)
+    }
+}
+
+impl Encode for CommitVote {
+    fn encode(&self, out: &mut Vec<u8>) {
+        CommitVote::encode(self, out);
+    }
+}
+
+impl Decode for CommitVote {
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = ByteReader::new(bytes, "precommit");
+        let c = CommitVote::decode(&mut r)?;
+        r.finish()?;
+        Ok(c)
+    }
+}
+
+/// The precommits that decided a block, sorted by signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit(pub Vec<CommitVote>);
+
+impl Encode for Commit {
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_commit(&self.0, out);
+    }
+}
+
+impl Decode for Commit {
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = ByteReader::new(bytes, "commit");
+        let commit = decode_commit(&mut r)?;
+        r.finish()?;
+        Ok(Commit(commit))
+    }
+}
+
+/// `chain_id ‖ height ‖ block_hash ‖ time ‖ app_hash ‖ len ‖ validators ‖ len ‖
+/// last_validators ‖ pending side transactions`; the entries and nonces have tables of their
+/// own.
+impl Encode for AppState {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.chain_id.to_be_bytes());
+        self.height.encode(out);
+        out.extend_from_slice(self.block_hash.as_slice());
+        out.extend_from_slice(&self.time_ms.to_be_bytes());
+        out.extend_from_slice(self.app_hash.as_slice());
+        for set in [&self.validators, &self.last_validators] {
+            let bytes = set.encode();
+            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        out.extend_from_slice(&(self.pending_side.len() as u32).to_be_bytes());
+        for (height, payloads) in &self.pending_side {
+            height.encode(out);
+            out.extend_from_slice(&(payloads.len() as u32).to_be_bytes());
+            for p in payloads {
+                out.extend_from_slice(&(p.len() as u32).to_be_bytes());
+                out.extend_from_slice(p);
+            }
+        }
+    }
+}
+
+impl Decode for AppState {
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = ByteReader::new(bytes, "application state");
+        let chain_id = r.u64()?;
+        let height = r.height()?;
+        let block_hash = r.b256()?;
+        let time_ms = r.u64()?;
+        let app_hash = r.b256()?;
+        let mut set = || -> Result<ValidatorSet, DecodeError> {
             let len = r.u32()? as usize;
-            payloads.push(Bytes::copy_from_slice(r.take(len)?));
+            ValidatorSet::decode(r.take(len)?)
+        };
+        let validators = set()?;
+        let last_validators = set()?;
+        let count = r.u32()?;
+        if count > 2 {
+            return Err(r.error(format!("{count} pending side heights")));
         }
-        pending_side.push((h, payloads));
+        let mut pending_side = Vec::new();
+        for _ in 0..count {
+            let h = r.height()?;
+            let n = r.u32()? as usize;
+            if n > SIDE_TXS_PER_BLOCK_MAX {
+                return Err(r.error(format!("{n} pending side transactions")));
+            }
+            let mut payloads = Vec::with_capacity(n);
+            for _ in 0..n {
+                let len = r.u32()? as usize;
+                payloads.push(Bytes::copy_from_slice(r.take(len)?));
+            }
+            pending_side.push((h, payloads));
+        }
+        r.finish()?;
+        Ok(AppState {
+            chain_id,
+            height,
+            block_hash,
+            time_ms,
+            app_hash,
+            validators,
+            last_validators,
+            nonces: Default::default(),
+            kv: Default::default(),
+            pending_side,
+        })
     }
-    r.finish()?;
-    Ok(AppState {
-        chain_id,
-        height,
-        block_hash,
-        time_ms,
-        app_hash,
-        validators,
-        last_validators,
-        nonces: Default::default(),
-        kv: Default::default(),
-        pending_side,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::B256;
     use bttc_engine::delivery::{
-        signing::{example_vote, sign_vote},
-        tendermint::{DeliveryHeight, Input, Step, Timeout},
+        block::{DeliveryTx, TxKind},
+        host::CommitRecord,
+        signing::{example_vote, key_address, sign_vote},
+        tendermint::{Input, Step, Timeout},
     };
+    use proptest::prelude::*;
     use secp256k1::SecretKey;
 
-    #[test]
-    fn log_and_votes_survive_reopening_and_double_signs_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = SecretKey::from_byte_array([5; 32]).unwrap();
-        let vote = sign_vote(
-            199,
-            &key,
-            example_vote(&key, 3, 1, Some(B256::repeat_byte(1))),
-        );
-        let conflicting = sign_vote(199, &key, example_vote(&key, 3, 1, None));
-        let timeout = |round| {
-            WalEntry::Input(Input::Timeout(Timeout {
-                step: Step::Propose,
-                height: DeliveryHeight(3),
-                round,
-            }))
-        };
-        {
-            let db = DeliveryDb::open(dir.path(), SyncMode::Durable).unwrap();
-            db.append_wal(&[WalEntry::Height(DeliveryHeight(2)), timeout(0)])
-                .unwrap();
-            db.append_wal(&[WalEntry::Height(DeliveryHeight(3)), timeout(0), timeout(1)])
-                .unwrap();
-            db.record_signed_vote(&vote).unwrap();
-            db.record_signed_vote(&vote).unwrap();
-            assert!(matches!(
-                db.record_signed_vote(&conflicting),
-                Err(DeliveryStoreError::DoubleSign { .. })
-            ));
-        }
-        let db = DeliveryDb::open(dir.path(), SyncMode::Durable).unwrap();
-        assert_eq!(
-            db.wal_tail().unwrap(),
-            vec![WalEntry::Height(DeliveryHeight(3)), timeout(0), timeout(1)]
-        );
-        assert!(matches!(
-            db.record_signed_vote(&conflicting),
-            Err(DeliveryStoreError::DoubleSign { .. })
-        ));
-        assert_eq!(db.signed_votes().unwrap(), vec![vote]);
+    fn timeout(round: u32) -> WalEntry {
+        WalEntry::Input(Input::Timeout(Timeout {
+            step: Step::Propose,
+            height: DeliveryHeight(1),
+            round,
+        }))
     }
 
+    /// A batch is written whole, and a reopened database gives a restart what it wrote: the
+    /// log of the current height, its record, precommits and proposed blocks, the state and
+    /// the tip.
     #[test]
-    fn committed_blocks_and_app_state_survive_reopening() {
-        use bttc_engine::delivery::{
-            app::AppState,
-            block::{Block, DeliveryTx, TxKind},
-            signing::key_address,
-        };
+    fn batches_survive_reopening_and_a_new_height_resets_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let key = SecretKey::from_byte_array([5; 32]).unwrap();
         let me = key_address(&key);
         let mut state = AppState::genesis(3, &[me], 10);
         let tx = DeliveryTx::signed(3, &key, TxKind::Set, 0, Bytes::from_static(b"\x01ab"));
         let block = Block::new(state.draft(me, 20), vec![tx], Vec::new());
-        state.check_block(&block, None).unwrap();
-        let changes = state.apply(&block);
+        let vote = sign_vote(3, &key, example_vote(&key, 1, 0, Some(block.hash())));
+        let precommit = CommitVote::new(3, &key, vote, Vec::new());
+        let batch = PersistBatch {
+            ops: vec![
+                PersistOp::BeginHeight(DeliveryHeight(1)),
+                PersistOp::Wal(timeout(0)),
+                PersistOp::Pending(block.clone()),
+                PersistOp::Signed(SignedMessage::Precommit(precommit.clone())),
+                PersistOp::Precommit(precommit.clone()),
+                PersistOp::Wal(timeout(1)),
+            ],
+        };
         {
             let db = DeliveryDb::open(dir.path(), SyncMode::Durable).unwrap();
-            assert_eq!(db.app_state(3).unwrap(), None);
-            db.put_pending_block(&block).unwrap();
-            assert_eq!(db.pending_block(block.hash()).unwrap(), Some(block.clone()));
-            db.append_wal(&[WalEntry::Height(DeliveryHeight(1))])
-                .unwrap();
-            db.commit_block(&block, &[], &state, &changes).unwrap();
-            assert_eq!(db.pending_block(block.hash()).unwrap(), None);
+            assert!(db.load().unwrap().app.is_none());
+            db.write_batch(&batch).unwrap();
         }
         let db = DeliveryDb::open(dir.path(), SyncMode::Durable).unwrap();
-        assert_eq!(db.app_state(3).unwrap(), Some(state));
-        assert_eq!(db.block(1).unwrap(), Some((block, Vec::new())));
-        assert_eq!(db.block(2).unwrap(), None);
+        let stored = db.load().unwrap();
+        assert_eq!(
+            stored.wal,
+            vec![WalEntry::Height(DeliveryHeight(1)), timeout(0), timeout(1)]
+        );
+        assert_eq!(stored.pending, vec![block.clone()]);
+        assert_eq!(
+            stored.signed,
+            vec![SignedMessage::Precommit(precommit.clone())]
+        );
+        assert_eq!(stored.precommits, vec![precommit.clone()]);
+        assert_eq!(db.signed_votes().unwrap(), vec![precommit.vote]);
+
+        state.check_block(&block, None).unwrap();
+        let changes = state.apply(&block);
+        db.write_batch(&PersistBatch {
+            ops: vec![
+                PersistOp::Commit(Box::new(CommitRecord {
+                    block: block.clone(),
+                    commit: vec![precommit.clone()],
+                    state: state.without_entries(),
+                    changes,
+                })),
+                PersistOp::BeginHeight(DeliveryHeight(2)),
+            ],
+        })
+        .unwrap();
+        let stored = db.load().unwrap();
+        assert_eq!(stored.app.as_ref(), Some(&state));
+        assert_eq!(stored.tip, Some((block.clone(), vec![precommit.clone()])));
+        assert_eq!(stored.wal, vec![WalEntry::Height(DeliveryHeight(2))]);
+        assert!(stored.pending.is_empty() && stored.precommits.is_empty());
+        assert!(
+            stored.signed.is_empty(),
+            "the record of height 1 is not height 2's"
+        );
+        assert_eq!(db.signed_votes().unwrap().len(), 1, "but it is kept");
+        assert_eq!(
+            db.value(&Bytes::from_static(b"a")).unwrap(),
+            Some(Bytes::from_static(b"b"))
+        );
+        assert_eq!(
+            db.block(DeliveryHeight(1)).unwrap(),
+            Some((block, vec![precommit]))
+        );
+        assert_eq!(db.block(DeliveryHeight(2)).unwrap(), None);
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic(bytes: Vec<u8>) {
+            let _ = SignedMessage::decode(&bytes);
+            let _ = SignedKey::decode(&bytes);
+            let _ = PrecommitKey::decode(&bytes);
+            let _ = AppState::decode(&bytes);
+            let _ = Commit::decode(&bytes);
+            let _ = MetaKey::decode(&bytes);
+        }
     }
 }

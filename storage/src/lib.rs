@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod delivery;
+pub mod table;
 
 use alloy_consensus::Header;
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -72,8 +73,23 @@ const META_CHAIN: &[u8] = b"chain";
 pub enum StorageError {
     #[error("mdbx: {0}")]
     Mdbx(#[from] libmdbx::Error),
+    #[error("creating the database directory {path}: {source}")]
+    CreateDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("table {table}: {source}")]
+    Codec {
+        table: &'static str,
+        source: CodecError,
+    },
+    #[error("table {table} lacks {what}")]
+    Missing {
+        table: &'static str,
+        what: &'static str,
+    },
     #[error(transparent)]
-    Codec(#[from] CodecError),
+    Value(#[from] CodecError),
     #[error("stored header of block {number} does not decode: {source}")]
     Header {
         number: BlockNumber,
@@ -101,6 +117,15 @@ pub enum SyncMode {
     /// Commits are ordered and never corrupt the database, but a system crash (not a process
     /// crash) may lose the last ones. For benchmark rigs.
     SafeNoSync,
+}
+
+impl From<SyncMode> for libmdbx::SyncMode {
+    fn from(mode: SyncMode) -> Self {
+        match mode {
+            SyncMode::Durable => libmdbx::SyncMode::Durable,
+            SyncMode::SafeNoSync => libmdbx::SyncMode::SafeNoSync,
+        }
+    }
 }
 
 /// Largest database size; the file grows in `GROWTH_STEP` increments up to it.
@@ -131,6 +156,35 @@ pub struct BlockWrite<'a> {
     pub root_update: &'a StateRootUpdate,
 }
 
+impl<'a> From<&'a bttc_engine::chain::builder::BuiltBlock> for BlockWrite<'a> {
+    fn from(block: &'a bttc_engine::chain::builder::BuiltBlock) -> Self {
+        Self {
+            header: &block.header,
+            hash: block.hash,
+            txs: &block.txs,
+            receipts: &block.receipts,
+            changes: &block.changes,
+            root_update: &block.root_update,
+        }
+    }
+}
+
+/// The chain node's store.
+impl bttc_engine::env::ChainStore for ChainDb {
+    type View<'a> = ReadView<'a>;
+
+    fn read(&self) -> Result<ReadView<'_>, StateError> {
+        ChainDb::read(self).map_err(StateError::store)
+    }
+
+    fn write_block(
+        &self,
+        block: &bttc_engine::chain::builder::BuiltBlock,
+    ) -> Result<(), StateError> {
+        ChainDb::write_block(self, &block.into()).map_err(StateError::store)
+    }
+}
+
 fn be(n: u64) -> [u8; 8] {
     n.to_be_bytes()
 }
@@ -146,8 +200,10 @@ impl ChainDb {
     /// Opens (creating if needed) the database in directory `path`, for the chain named
     /// `chain`; refuses a database made for another chain.
     pub fn open(path: &Path, chain: &str, sync: SyncMode) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(path)
-            .map_err(|e| libmdbx::Error::Other(e.raw_os_error().unwrap_or(0)))?;
+        std::fs::create_dir_all(path).map_err(|source| StorageError::CreateDir {
+            path: path.to_owned(),
+            source,
+        })?;
         let db = Database::<WriteMap>::open_with_options(
             path,
             DatabaseOptions {
@@ -155,10 +211,7 @@ impl ChainDb {
                 max_readers: Some(1024),
                 no_rdahead: true,
                 mode: Mode::ReadWrite(ReadWriteOptions {
-                    sync_mode: match sync {
-                        SyncMode::Durable => libmdbx::SyncMode::Durable,
-                        SyncMode::SafeNoSync => libmdbx::SyncMode::SafeNoSync,
-                    },
+                    sync_mode: sync.into(),
                     min_size: None,
                     max_size: Some(SIZE_MAX),
                     growth_step: Some(GROWTH_STEP),
@@ -478,7 +531,7 @@ impl ReadView<'_> {
 }
 
 fn state_err(e: StorageError) -> StateError {
-    StateError(e.to_string())
+    StateError::store(e)
 }
 
 impl StateReader for ReadView<'_> {
@@ -517,8 +570,12 @@ impl StateReader for ReadView<'_> {
         let Some(raw) = self.code_at(code_hash).map_err(state_err)? else {
             return Ok(None);
         };
-        let code = bttc_engine::exec::Bytecode::new_raw_checked(raw)
-            .map_err(|e| StateError(format!("code {code_hash} does not decode: {e:?}")))?;
+        let code = bttc_engine::exec::Bytecode::new_raw_checked(raw).map_err(|source| {
+            StateError::Code {
+                hash: *code_hash,
+                source,
+            }
+        })?;
         let mut codes = self.codes.0.lock();
         if codes.len() >= CODE_CACHE_LEN {
             codes.clear();
@@ -592,7 +649,7 @@ impl TrieReader for ReadView<'_> {
         self.get(tables::TRIE_NODES, codec::trie_key(owner, path), |v| {
             Ok(v.to_vec())
         })
-        .map_err(|e| TrieError::Read(e.to_string()))
+        .map_err(|e| TrieError::Read(Box::new(e)))
     }
 
     /// Decodes straight from the memory map (read-only transactions lend their pages).
@@ -601,7 +658,7 @@ impl TrieReader for ReadView<'_> {
         owner: TrieOwner,
         path: &Nibbles,
     ) -> Result<Option<TrieNode>, TrieError> {
-        let read = |e: libmdbx::Error| TrieError::Read(e.to_string());
+        let read = |e: libmdbx::Error| TrieError::Read(Box::new(e));
         let table = self
             .txn
             .open_table(Some(tables::TRIE_NODES))

@@ -15,7 +15,7 @@ use crate::{
 };
 use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH, Header, proofs};
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
-use revm::primitives::hardfork::SpecId;
+use revm::{context::result::InvalidTransaction, primitives::hardfork::SpecId};
 use std::{collections::HashSet, sync::Arc};
 
 /// Most transactions one block takes from the pool.
@@ -71,7 +71,7 @@ pub struct BuiltBlock {
     pub changes: StateChanges,
     pub root_update: StateRootUpdate,
     /// Pool transactions found invalid while building, with the reason: drop them.
-    pub rejected: Vec<(B256, String)>,
+    pub rejected: Vec<(B256, InvalidTransaction)>,
 }
 
 /// The execution environment of the block a template describes.
@@ -136,7 +136,11 @@ impl TxSource for TxSnapshot {
     }
 }
 
-type Executed = (Vec<RecoveredTx>, Vec<(B256, String)>, BlockOutcome);
+type Executed = (
+    Vec<RecoveredTx>,
+    Vec<(B256, InvalidTransaction)>,
+    BlockOutcome,
+);
 
 fn execute_sequentially<S: StateReader>(
     spec: &ChainSpec,

@@ -18,10 +18,10 @@ pub const DEV_ACCOUNT_BALANCE: U256 = U256::from_limbs([0x1bce_cced_a100_0000, 0
 pub const DEV_GENESIS_TIMESTAMP: u64 = 1_700_000_000;
 
 #[derive(Debug, thiserror::Error)]
-#[error("deriving dev account {index} from the mnemonic failed: {reason}")]
+#[error("deriving dev account {index} from the mnemonic failed: {source}")]
 pub struct DevAccountError {
     pub index: usize,
-    pub reason: String,
+    pub source: alloy_signer_local::LocalSignerError,
 }
 
 /// The first `count` accounts of [`DEV_MNEMONIC`] (path m/44'/60'/0'/0/i).
@@ -32,10 +32,7 @@ pub fn dev_signers(count: usize) -> Result<Vec<PrivateKeySigner>, DevAccountErro
                 .phrase(DEV_MNEMONIC)
                 .index(index as u32)
                 .and_then(|b| b.build())
-                .map_err(|e| DevAccountError {
-                    index,
-                    reason: e.to_string(),
-                })
+                .map_err(|source| DevAccountError { index, source })
         })
         .collect()
 }

@@ -414,6 +414,25 @@ impl Mempool {
         self.check_invariants();
     }
 
+    /// Updates the pool after `block` was committed: transactions found invalid while building
+    /// it are dropped, and so are those its senders' new nonces leave behind.
+    pub fn on_block(&mut self, block: &super::builder::BuiltBlock) {
+        for (hash, reason) in &block.rejected {
+            tracing::warn!(%hash, %reason, "dropping invalid transaction");
+            self.remove_by_hash(hash);
+        }
+        let senders: std::collections::BTreeSet<Address> =
+            block.txs.iter().map(|t| t.sender).collect();
+        self.on_new_nonces(senders.into_iter().filter_map(|s| {
+            block
+                .changes
+                .accounts
+                .get(&s)
+                .and_then(|c| c.account)
+                .map(|a| (s, a.nonce))
+        }));
+    }
+
     /// Pending transactions in block order: across senders by effective tip (highest first),
     /// within a sender by nonce. Transactions whose fee cap is below `base_fee` are left out.
     pub fn best(&self, base_fee: u64) -> BestTxs<'_> {

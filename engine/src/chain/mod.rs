@@ -5,6 +5,7 @@ pub mod builder;
 pub mod genesis;
 pub mod import;
 pub mod mempool;
+pub mod producer;
 pub mod spec;
 
 use crate::{

@@ -60,8 +60,15 @@ pub fn sign_hash_recoverable(key: &secp256k1::SecretKey, hash: &B256) -> [u8; 65
 }
 
 /// The address that signed `hash` with a 65-byte `r ‖ s ‖ v` signature (`v ∈ {0, 1}`), or
-/// `None` if the signature is malformed.
+/// `None` if the signature is malformed. Consensus signatures are checked when a message
+/// arrives and again inside the commits and blocks that carry it: each is recovered once and
+/// kept in a bounded cache (recovery is a pure function, so the cache changes no result).
 pub fn recover_hash_signer(hash: &B256, signature: &[u8; 65]) -> Option<Address> {
+    SIGNERS.recover(hash, signature)
+}
+
+/// [`recover_hash_signer`] without the cache: one secp256k1 recovery every call.
+pub fn recover_hash_signer_uncached(hash: &B256, signature: &[u8; 65]) -> Option<Address> {
     let recid = RecoveryId::try_from(i32::from(signature[64])).ok()?;
     let sig = RecoverableSignature::from_compact(&signature[..64], recid).ok()?;
     let key = SECP256K1
@@ -70,6 +77,39 @@ pub fn recover_hash_signer(hash: &B256, signature: &[u8; 65]) -> Option<Address>
     Some(Address::from_raw_public_key(
         &key.serialize_uncompressed()[1..],
     ))
+}
+
+/// Shards of the signer cache (locks are taken from parallel verification batches).
+const SIGNER_CACHE_SHARDS: usize = 16;
+/// Recovered signers kept per shard; a full shard starts over.
+const SIGNER_CACHE_SHARD_LEN_MAX: usize = 4_096;
+
+type SignerKey = (B256, [u8; 65]);
+
+struct SignerCache {
+    shards: [parking_lot::Mutex<std::collections::HashMap<SignerKey, Option<Address>>>;
+        SIGNER_CACHE_SHARDS],
+}
+
+static SIGNERS: std::sync::LazyLock<SignerCache> = std::sync::LazyLock::new(|| SignerCache {
+    shards: std::array::from_fn(|_| Default::default()),
+});
+
+impl SignerCache {
+    fn recover(&self, hash: &B256, signature: &[u8; 65]) -> Option<Address> {
+        let shard = &self.shards[usize::from(signature[0]) % SIGNER_CACHE_SHARDS];
+        let key = (*hash, *signature);
+        if let Some(found) = shard.lock().get(&key) {
+            return *found;
+        }
+        let signer = recover_hash_signer_uncached(hash, signature);
+        let mut shard = shard.lock();
+        if shard.len() >= SIGNER_CACHE_SHARD_LEN_MAX {
+            shard.clear();
+        }
+        shard.insert(key, signer);
+        signer
+    }
 }
 
 /// Recovers the sender of one transaction.

@@ -4,11 +4,11 @@
 
 use super::{
     block::{
-        Block, BlockDraft, BlockError, CommitVote, DeliveryTx, TIME_DRIFT_MAX_MS,
-        TX_BYTES_PER_BLOCK_MAX, TxKind, side_signature_matches, verify_commit,
+        Block, BlockDraft, BlockError, CheckTxError, CommitError, CommitVote, DeliveryTx,
+        TIME_DRIFT_MAX_MS, TX_BYTES_PER_BLOCK_MAX, TxKind, side_signature_matches, verify_commit,
     },
-    side_pipeline::{SIDE_TXS_PER_BLOCK_MAX, SideTx},
-    side_tx::{SideTxResult, SideTxVote, tally},
+    side_tx::{SIDE_TXS_PER_BLOCK_MAX, SideTx, SideTxResult, SideTxVote, tally},
+    tendermint::DeliveryHeight,
     validators::{VALIDATORS_MAX, ValidatorSet},
 };
 use alloy_primitives::{Address, B256, Bytes, keccak256};
@@ -59,7 +59,7 @@ impl Changes {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppState {
     pub chain_id: u64,
-    pub height: u64,
+    pub height: DeliveryHeight,
     pub block_hash: B256,
     pub time_ms: u64,
     pub app_hash: B256,
@@ -70,7 +70,7 @@ pub struct AppState {
     pub nonces: BTreeMap<Address, u64>,
     pub kv: BTreeMap<Bytes, Bytes>,
     /// Side transactions of the last two heights, awaiting their tally: (height, payloads).
-    pub pending_side: Vec<(u64, Vec<Bytes>)>,
+    pub pending_side: Vec<(DeliveryHeight, Vec<Bytes>)>,
 }
 
 impl AppState {
@@ -78,7 +78,7 @@ impl AppState {
         let set = ValidatorSet::equal(validators.iter().copied());
         Self {
             chain_id,
-            height: 0,
+            height: DeliveryHeight(0),
             block_hash: B256::ZERO,
             time_ms,
             app_hash: keccak256(set.encode()),
@@ -90,6 +90,22 @@ impl AppState {
         }
     }
 
+    /// A copy without the key-value entries and nonces (a store keeps those as changes).
+    pub fn without_entries(&self) -> Self {
+        Self {
+            chain_id: self.chain_id,
+            height: self.height,
+            block_hash: self.block_hash,
+            time_ms: self.time_ms,
+            app_hash: self.app_hash,
+            validators: self.validators.clone(),
+            last_validators: self.last_validators.clone(),
+            nonces: BTreeMap::new(),
+            kv: BTreeMap::new(),
+            pending_side: self.pending_side.clone(),
+        }
+    }
+
     pub fn nonce(&self, signer: &Address) -> u64 {
         self.nonces.get(signer).copied().unwrap_or(0)
     }
@@ -98,7 +114,7 @@ impl AppState {
     /// follow the previous block's time).
     pub fn draft(&self, proposer: Address, time_ms: u64) -> BlockDraft {
         BlockDraft {
-            height: self.height + 1,
+            height: self.height.next(),
             time_ms: time_ms.max(self.time_ms + 1),
             proposer,
             prev_hash: self.block_hash,
@@ -109,31 +125,36 @@ impl AppState {
 
     /// Checks a transaction against the state with `nonces` already used by earlier
     /// transactions of the same block.
-    fn check_tx(&self, tx: &DeliveryTx, used: &BTreeMap<Address, u64>) -> Result<Address, String> {
-        let signer = tx
-            .signer(self.chain_id)
-            .ok_or_else(|| "malformed signature".to_owned())?;
+    fn check_tx(
+        &self,
+        tx: &DeliveryTx,
+        used: &BTreeMap<Address, u64>,
+    ) -> Result<Address, CheckTxError> {
+        let signer = tx.signer(self.chain_id).ok_or(CheckTxError::Signature)?;
         if !self.validators.contains(&signer) {
-            return Err(format!("signer {signer} is not a validator"));
+            return Err(CheckTxError::NotValidator(signer));
         }
         let expected = used
             .get(&signer)
             .copied()
             .unwrap_or_else(|| self.nonce(&signer));
         if tx.nonce != expected {
-            return Err(format!("nonce {}, expected {expected}", tx.nonce));
+            return Err(CheckTxError::Nonce {
+                got: tx.nonce,
+                expected,
+            });
         }
         match tx.kind {
             TxKind::Set => {
-                let key_len = *tx.payload.first().ok_or("empty set payload")? as usize;
+                let key_len = tx.payload.first().copied().unwrap_or(0) as usize;
                 if key_len == 0 || key_len > KEY_LEN_MAX || tx.payload.len() < 1 + key_len {
-                    return Err(format!("key of {key_len} bytes"));
+                    return Err(CheckTxError::Key(key_len));
                 }
             }
             TxKind::Side => match tx.payload.first() {
                 Some(&SIDE_FACT) => {}
                 Some(&(SIDE_ADD_VALIDATOR | SIDE_REMOVE_VALIDATOR)) if tx.payload.len() == 21 => {}
-                _ => return Err("malformed side payload".to_owned()),
+                _ => return Err(CheckTxError::SidePayload),
             },
         }
         Ok(signer)
@@ -167,10 +188,10 @@ impl AppState {
     /// a fresh proposal; catch-up of committed blocks passes `None`.
     pub fn check_block(&self, block: &Block, now_ms: Option<u64>) -> Result<(), BlockError> {
         let h = &block.header;
-        if h.height != self.height + 1 {
+        if h.height != self.height.next() {
             return Err(BlockError::Height {
                 got: h.height,
-                expected: self.height + 1,
+                expected: self.height.next(),
             });
         }
         if h.prev_hash != self.block_hash {
@@ -208,11 +229,9 @@ impl AppState {
         if rebuilt.header != *h {
             return Err(BlockError::Header("txs_hash or last_commit_hash"));
         }
-        if self.height == 0 {
+        if self.height.0 == 0 {
             if !block.last_commit.is_empty() {
-                return Err(BlockError::Commit(
-                    "the first block has no last commit".into(),
-                ));
+                return Err(CommitError::FirstBlock.into());
             }
         } else {
             verify_commit(
@@ -225,23 +244,17 @@ impl AppState {
         }
         let bytes: usize = block.txs.iter().map(DeliveryTx::encoded_len).sum();
         if bytes > TX_BYTES_PER_BLOCK_MAX {
-            return Err(BlockError::Tx {
-                index: block.txs.len() - 1,
-                why: format!("{bytes} bytes of transactions, more than {TX_BYTES_PER_BLOCK_MAX}"),
-            });
+            return Err(BlockError::TxBytes { bytes });
         }
-        let side = block.side_txs().count();
-        if side > SIDE_TXS_PER_BLOCK_MAX {
-            return Err(BlockError::Tx {
-                index: block.txs.len() - 1,
-                why: format!("{side} side transactions, more than {SIDE_TXS_PER_BLOCK_MAX}"),
-            });
+        let count = block.side_txs().count();
+        if count > SIDE_TXS_PER_BLOCK_MAX {
+            return Err(BlockError::SideTxs { count });
         }
         let mut used = BTreeMap::new();
         for (index, tx) in block.txs.iter().enumerate() {
             let signer = self
                 .check_tx(tx, &used)
-                .map_err(|why| BlockError::Tx { index, why })?;
+                .map_err(|source| BlockError::Tx { index, source })?;
             used.insert(signer, tx.nonce + 1);
         }
         Ok(())
@@ -270,7 +283,11 @@ impl AppState {
 
         let height = block.header.height;
         let mut next_set: Option<Vec<Address>> = None;
-        if let Some(pos) = self.pending_side.iter().position(|(h, _)| *h + 2 == height) {
+        if let Some(pos) = self
+            .pending_side
+            .iter()
+            .position(|(h, _)| h.0 + 2 == height.0)
+        {
             let (_, payloads) = self.pending_side.remove(pos);
             let results: Vec<SideTxVote> = block
                 .last_commit
@@ -313,7 +330,7 @@ impl AppState {
                 }
             }
         }
-        self.pending_side.retain(|(h, _)| *h + 2 > height);
+        self.pending_side.retain(|(h, _)| h.0 + 2 > height.0);
         let side: Vec<Bytes> = block.side_txs().map(|t| t.payload.clone()).collect();
         if !side.is_empty() {
             self.pending_side.push((height, side));
@@ -357,7 +374,7 @@ mod tests {
         block::SideEntry,
         side_tx::sign_side_tx,
         signing::{key_address, sign_vote},
-        tendermint::{DeliveryHeight, Vote, VoteKind},
+        tendermint::{Vote, VoteKind},
     };
     use secp256k1::SecretKey;
 
@@ -384,7 +401,7 @@ mod tests {
                     k,
                     Vote {
                         kind: VoteKind::Precommit,
-                        height: DeliveryHeight(state.height),
+                        height: state.height,
                         round: 0,
                         value: Some(state.block_hash),
                         validator: key_address(k),
@@ -403,7 +420,7 @@ mod tests {
         txs: Vec<DeliveryTx>,
         side: impl Fn(usize) -> Vec<SideEntry>,
     ) -> Block {
-        let last_commit = if state.height == 0 {
+        let last_commit = if state.height.0 == 0 {
             Vec::new()
         } else {
             commit(state, keys, side)

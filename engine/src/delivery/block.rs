@@ -7,7 +7,7 @@ use super::{
         SIGNED_VOTE_LEN, SignedVote, decode_signed_vote, encode_signed_vote, key_address,
         verify_votes,
     },
-    tendermint::{Proposal, Round, Vote, VoteKind},
+    tendermint::{DeliveryHeight, Proposal, Round, Vote, VoteKind},
     validators::ValidatorSet,
     wal::{decode_proposal, encode_proposal},
 };
@@ -25,7 +25,7 @@ pub const TX_PAYLOAD_MAX: usize = 4_096;
 /// Encoded bytes of all transactions of one block (leaves room for the commit in a block).
 pub const TX_BYTES_PER_BLOCK_MAX: usize = 4 << 20;
 /// Side results one precommit may carry (one per side transaction of a block).
-pub const SIDE_RESULTS_MAX: usize = super::side_pipeline::SIDE_TXS_PER_BLOCK_MAX;
+pub const SIDE_RESULTS_MAX: usize = super::side_tx::SIDE_TXS_PER_BLOCK_MAX;
 /// Encoded size of a block (bounds decoding and network frames).
 pub const BLOCK_BYTES_MAX: usize = 6 << 20;
 /// How far ahead of the local clock a proposed block's time may be.
@@ -136,7 +136,7 @@ impl DeliveryTx {
 /// convention), so a proposer need not execute its block to propose it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
-    pub height: u64,
+    pub height: DeliveryHeight,
     pub time_ms: u64,
     pub proposer: Address,
     pub prev_hash: B256,
@@ -167,7 +167,7 @@ impl Header {
 
     fn decode(r: &mut ByteReader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
-            height: r.u64()?,
+            height: r.height()?,
             time_ms: r.u64()?,
             proposer: r.address()?,
             prev_hash: r.b256()?,
@@ -339,7 +339,7 @@ fn commit_hash(commit: &[CommitVote]) -> B256 {
 /// The fields a proposer chooses; the hashes over contents are computed.
 #[derive(Debug, Clone)]
 pub struct BlockDraft {
-    pub height: u64,
+    pub height: DeliveryHeight,
     pub time_ms: u64,
     pub proposer: Address,
     pub prev_hash: B256,
@@ -476,21 +476,75 @@ impl SignedProposal {
     }
 }
 
-/// Why a block or a commit is not valid.
+/// Why a block is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlockError {
     #[error("block height {got}, expected {expected}")]
-    Height { got: u64, expected: u64 },
+    Height {
+        got: DeliveryHeight,
+        expected: DeliveryHeight,
+    },
     #[error("header field {0} does not match this chain")]
     Header(&'static str),
     #[error("block time {time_ms} is not after the previous block's {prev_ms}")]
     TimeNotIncreasing { time_ms: u64, prev_ms: u64 },
     #[error("block time {time_ms} is more than {TIME_DRIFT_MAX_MS} ms ahead of {now_ms}")]
     TimeAhead { time_ms: u64, now_ms: u64 },
-    #[error("transaction {index}: {why}")]
-    Tx { index: usize, why: String },
-    #[error("commit: {0}")]
-    Commit(String),
+    #[error("transaction {index}: {source}")]
+    Tx { index: usize, source: CheckTxError },
+    #[error("{bytes} bytes of transactions, more than {TX_BYTES_PER_BLOCK_MAX}")]
+    TxBytes { bytes: usize },
+    #[error(
+        "{count} side transactions, more than {}",
+        super::side_tx::SIDE_TXS_PER_BLOCK_MAX
+    )]
+    SideTxs { count: usize },
+    #[error("last commit: {0}")]
+    Commit(#[from] CommitError),
+}
+
+/// Why a transaction may not go into the next block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckTxError {
+    #[error("malformed signature")]
+    Signature,
+    #[error("signer {0} is not a validator")]
+    NotValidator(Address),
+    #[error("nonce {got}, expected {expected}")]
+    Nonce { got: u64, expected: u64 },
+    #[error("key of {0} bytes (1 to 64 allowed, followed by the value)")]
+    Key(usize),
+    #[error("malformed side transaction payload")]
+    SidePayload,
+}
+
+/// Why a commit does not prove a block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    #[error("the commit is empty")]
+    Empty,
+    #[error("the first block carries no last commit")]
+    FirstBlock,
+    #[error("vote {vote:?} is not a precommit for {value} at {height}/{round}")]
+    NotFor {
+        vote: Vote,
+        value: B256,
+        height: DeliveryHeight,
+        round: Round,
+    },
+    #[error("{0} is not a validator")]
+    NotValidator(Address),
+    #[error("{0} is out of signer order or votes twice")]
+    Order(Address),
+    #[error("side results of {0} are not signed by it")]
+    SideSignature(Address),
+    #[error("power {power} is below the quorum {quorum}")]
+    Quorum { power: i64, quorum: i64 },
+    #[error("vote {index}: {source}")]
+    Signature {
+        index: usize,
+        source: super::signing::VoteSignatureError,
+    },
 }
 
 /// Checks that `commit` proves `value` at `height`: precommits of one round for `value`, sorted
@@ -500,13 +554,12 @@ pub enum BlockError {
 pub fn verify_commit(
     chain_id: u64,
     validators: &ValidatorSet,
-    height: u64,
+    height: DeliveryHeight,
     value: B256,
     commit: &[CommitVote],
-) -> Result<Round, BlockError> {
-    let err = |why: String| Err(BlockError::Commit(why));
+) -> Result<Round, CommitError> {
     let Some(first) = commit.first() else {
-        return err("empty".to_owned());
+        return Err(CommitError::Empty);
     };
     let round = first.vote.vote.round;
     let mut previous: Option<Address> = None;
@@ -514,46 +567,41 @@ pub fn verify_commit(
     for c in commit {
         let v = &c.vote.vote;
         if v.kind != VoteKind::Precommit
-            || v.height.0 != height
+            || v.height != height
             || v.round != round
             || v.value != Some(value)
         {
-            return err(format!(
-                "vote {v:?} is not a precommit for {value} at {height}/{round}"
-            ));
+            return Err(CommitError::NotFor {
+                vote: *v,
+                value,
+                height,
+                round,
+            });
         }
         if !validators.contains(&v.validator) {
-            return err(format!("{} is not a validator", v.validator));
+            return Err(CommitError::NotValidator(v.validator));
         }
         // Sorted by signer, strictly, so a contract can check them in one pass (spec §1.4).
         if previous.is_some_and(|p| p >= v.validator) {
-            return err(format!(
-                "{} is out of signer order or votes twice",
-                v.validator
-            ));
+            return Err(CommitError::Order(v.validator));
         }
         previous = Some(v.validator);
         if !c.side_signature_ok(chain_id) {
-            return err(format!(
-                "side results of {} are not signed by it",
-                v.validator
-            ));
+            return Err(CommitError::SideSignature(v.validator));
         }
         power += validators.power_of(&v.validator);
     }
-    if power < validators.quorum_power() {
-        return err(format!(
-            "power {power} is below the quorum {}",
-            validators.quorum_power()
-        ));
+    let quorum = validators.quorum_power();
+    if power < quorum {
+        return Err(CommitError::Quorum { power, quorum });
     }
     let votes: Vec<SignedVote> = commit.iter().map(|c| c.vote).collect();
-    if let Some((i, e)) = verify_votes(chain_id, &votes)
+    if let Some((index, source)) = verify_votes(chain_id, &votes)
         .into_iter()
         .enumerate()
         .find_map(|(i, r)| r.err().map(|e| (i, e)))
     {
-        return err(format!("vote {i}: {e}"));
+        return Err(CommitError::Signature { index, source });
     }
     Ok(round)
 }
@@ -573,7 +621,7 @@ pub fn side_signature_matches(entry: &SideTxVote, data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::{signing::sign_vote, tendermint::DeliveryHeight};
+    use crate::delivery::signing::sign_vote;
 
     fn keys() -> Vec<SecretKey> {
         (1..=4)
@@ -610,7 +658,7 @@ mod tests {
         commit.sort_by_key(|c| c.vote.vote.validator);
         Block::new(
             BlockDraft {
-                height: 5,
+                height: DeliveryHeight(5),
                 time_ms: 1_000,
                 proposer: key_address(&keys[1]),
                 prev_hash: prev,
@@ -632,30 +680,45 @@ mod tests {
         assert_ne!(b.txs[0].signer(8), Some(key_address(&keys[0])));
         let set = ValidatorSet::equal(keys.iter().map(key_address));
         assert_eq!(
-            verify_commit(7, &set, 4, b.header.prev_hash, &b.last_commit),
+            verify_commit(
+                7,
+                &set,
+                DeliveryHeight(4),
+                b.header.prev_hash,
+                &b.last_commit
+            ),
             Ok(1)
         );
         // Two votes are not a quorum of four; a vote for another value is refused.
-        assert!(verify_commit(7, &set, 4, b.header.prev_hash, &b.last_commit[..2]).is_err());
-        assert!(verify_commit(7, &set, 4, B256::ZERO, &b.last_commit).is_err());
+        assert!(
+            verify_commit(
+                7,
+                &set,
+                DeliveryHeight(4),
+                b.header.prev_hash,
+                &b.last_commit[..2]
+            )
+            .is_err()
+        );
+        assert!(verify_commit(7, &set, DeliveryHeight(4), B256::ZERO, &b.last_commit).is_err());
         // Side results moved to another validator's vote no longer verify.
         let mut moved = b.last_commit.clone();
         moved[0].side_signature = moved[1].side_signature;
-        assert!(verify_commit(7, &set, 4, b.header.prev_hash, &moved).is_err());
+        assert!(verify_commit(7, &set, DeliveryHeight(4), b.header.prev_hash, &moved).is_err());
         // Out of signer order (or a voter twice) is refused.
         let mut unsorted = b.last_commit.clone();
         unsorted.reverse();
-        assert!(verify_commit(7, &set, 4, b.header.prev_hash, &unsorted).is_err());
+        assert!(verify_commit(7, &set, DeliveryHeight(4), b.header.prev_hash, &unsorted).is_err());
         let twice = vec![
             b.last_commit[0].clone(),
             b.last_commit[0].clone(),
             b.last_commit[1].clone(),
         ];
-        assert!(verify_commit(7, &set, 4, b.header.prev_hash, &twice).is_err());
+        assert!(verify_commit(7, &set, DeliveryHeight(4), b.header.prev_hash, &twice).is_err());
         // A forged vote signature fails the batch.
         let mut forged = b.last_commit.clone();
         forged[2].vote.signature = forged[1].vote.signature;
-        assert!(verify_commit(7, &set, 4, b.header.prev_hash, &forged).is_err());
+        assert!(verify_commit(7, &set, DeliveryHeight(4), b.header.prev_hash, &forged).is_err());
     }
 
     #[test]

@@ -3,9 +3,10 @@
 
 pub mod app;
 pub mod block;
-pub mod side_pipeline;
+pub mod host;
 pub mod side_tx;
 pub mod signing;
 pub mod tendermint;
 pub mod validators;
 pub mod wal;
+pub mod wire;

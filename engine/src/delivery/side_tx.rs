@@ -1,11 +1,28 @@
-//! Side-transaction results (spec §1.4, §6.2): each validator's outside check of a side
-//! transaction, signed over `keccak256(result_byte ‖ sign_data)`, tallied by power two heights
-//! later, and the Yes signatures collected sorted by signer for the root-chain contracts.
+//! Side transactions (spec §6.2) and their results (§1.4): every validator checks the side
+//! transactions of block H after committing it, its results signed over
+//! `keccak256(result_byte ‖ sign_data)` ride on its precommits at H+1, block H+2 tallies them by
+//! power (`app::AppState::apply`), and the Yes signatures are collected sorted by signer for the
+//! root-chain contracts.
 
 use super::validators::ValidatorSet;
 use crate::crypto::{recover_hash_signer, sign_hash_recoverable};
-use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use secp256k1::SecretKey;
+
+/// Side transactions one block may carry (bounds the work and the vote size).
+pub const SIDE_TXS_PER_BLOCK_MAX: usize = 256;
+
+/// A side transaction in a Delivery block: what must be checked outside the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideTx {
+    pub payload: Bytes,
+}
+
+impl SideTx {
+    pub fn hash(&self) -> B256 {
+        keccak256(&self.payload)
+    }
+}
 
 /// A validator's verdict on a side transaction (peppermint's abci enum values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -7,12 +7,11 @@
 //! checks signatures before handing messages in.
 
 use super::validators::ValidatorSet;
+use crate::planted::{Bug, planted};
 use alloy_primitives::{Address, B256};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A Delivery chain height (not to be confused with a BTTC block number).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct DeliveryHeight(pub u64);
+pub use crate::primitives::DeliveryHeight;
 
 pub type Round = u32;
 /// Identifier of a proposed value (the block hash).
@@ -244,11 +243,70 @@ impl Tendermint {
         std::mem::take(&mut self.outputs)
     }
 
-    /// Moves to the next height with its validator set (after a decision).
-    pub fn next_height(&mut self, validators: ValidatorSet) -> Vec<Output> {
-        let height = DeliveryHeight(self.height.0 + 1);
-        *self = Self::new(self.me, validators, height, self.timeouts);
-        self.start()
+    /// Brings the machine up to what this validator had already signed at this height (its
+    /// signed-vote record) after a restart whose log replay may have stopped short: its own
+    /// messages count as received, it moves to the latest round it signed in and to the step
+    /// it had reached there, and it takes the lock and valid value of its latest non-nil
+    /// precommit when that is later than its own. It never moves backwards, so everything it
+    /// signs from here on follows what it signed before, as an honest validator that missed
+    /// some messages would.
+    pub fn restore_own(&mut self, own: &[Message]) -> Vec<Output> {
+        let mut latest_round = None;
+        let mut latest_lock: Option<(ValueId, Round)> = None;
+        for message in own {
+            let round = match message {
+                Message::Proposal(p) if p.height == self.height && p.proposer == self.me => {
+                    self.record_proposal(*p);
+                    p.round
+                }
+                Message::Vote(v) if v.height == self.height && v.validator == self.me => {
+                    self.record_vote(*v);
+                    if v.kind == VoteKind::Precommit
+                        && let Some(value) = v.value
+                        && latest_lock.is_none_or(|(_, r)| r < v.round)
+                    {
+                        latest_lock = Some((value, v.round));
+                    }
+                    v.round
+                }
+                _ => continue,
+            };
+            latest_round = latest_round.max(Some(round));
+        }
+        if let Some((value, round)) = latest_lock {
+            if self.locked.is_none_or(|(_, r)| r < round) {
+                self.locked = Some((value, round));
+            }
+            if self.valid.is_none_or(|(_, r)| r < round) {
+                self.valid = Some((value, round));
+            }
+        }
+        if let Some(round) = latest_round.filter(|r| *r > self.round) {
+            self.start_round(round);
+        }
+        let signed_here = |kind| {
+            own.iter().any(|m| {
+                matches!(m, Message::Vote(v) if v.kind == kind && v.round == self.round
+                    && v.height == self.height && v.validator == self.me)
+            })
+        };
+        if signed_here(VoteKind::Precommit) {
+            self.step = Step::Precommit;
+        } else if signed_here(VoteKind::Prevote) && self.step < Step::Prevote {
+            self.step = Step::Prevote;
+        }
+        self.settle();
+        std::mem::take(&mut self.outputs)
+    }
+
+    /// The value this validator is locked on and the round it locked in (L36).
+    pub fn locked(&self) -> Option<(ValueId, Round)> {
+        self.locked
+    }
+
+    /// The latest value this validator saw a prevote quorum for, and that round (L36).
+    pub fn valid(&self) -> Option<(ValueId, Round)> {
+        self.valid
     }
 
     /// Handles one input; returns what the driver must do. A refused message changes nothing.
@@ -290,8 +348,11 @@ impl Tendermint {
         Ok(std::mem::take(&mut self.outputs))
     }
 
-    fn receive(&mut self, message: Message) -> Result<(), Refusal> {
-        let (height, round, from) = match &message {
+    /// Whether a message may be taken at all (its height, round bound, sender, and for a
+    /// proposal, that its sender proposes that round); changes nothing. Drivers call it before
+    /// checking signatures, and [`Tendermint::handle`] before taking the message.
+    pub fn check(&self, message: &Message) -> Result<(), Refusal> {
+        let (height, round, from) = match message {
             Message::Proposal(p) => (p.height, p.round, p.proposer),
             Message::Vote(v) => (v.height, v.round, v.validator),
         };
@@ -307,18 +368,23 @@ impl Tendermint {
         if !self.validators.contains(&from) {
             return Err(Refusal::NotValidator(from));
         }
-        match message {
-            Message::Proposal(p) => {
-                let expected = self.validators.proposer_for_round(p.round);
-                if p.proposer != expected {
-                    return Err(Refusal::WrongProposer {
-                        round: p.round,
-                        from: p.proposer,
-                        expected,
-                    });
-                }
-                self.record_proposal(p);
+        if let Message::Proposal(p) = message {
+            let expected = self.validators.proposer_for_round(p.round);
+            if p.proposer != expected && !planted(Bug::AnyProposer) {
+                return Err(Refusal::WrongProposer {
+                    round: p.round,
+                    from: p.proposer,
+                    expected,
+                });
             }
+        }
+        Ok(())
+    }
+
+    fn receive(&mut self, message: Message) -> Result<(), Refusal> {
+        self.check(&message)?;
+        match message {
+            Message::Proposal(p) => self.record_proposal(p),
             Message::Vote(v) => self.record_vote(v),
         }
         Ok(())
@@ -545,7 +611,8 @@ impl Tendermint {
             match p.valid_round {
                 // L22
                 None => {
-                    let ok = self.locked.is_none_or(|(v, _)| v == p.value);
+                    let ok =
+                        planted(Bug::IgnoreLocks) || self.locked.is_none_or(|(v, _)| v == p.value);
                     self.vote(VoteKind::Prevote, ok.then_some(p.value));
                     self.step = Step::Prevote;
                     return true;
@@ -555,7 +622,8 @@ impl Tendermint {
                     if vr < round
                         && self.votes_for(vr, VoteKind::Prevote, Some(p.value)) >= quorum =>
                 {
-                    let ok = self.locked.is_none_or(|(v, lr)| lr <= vr || v == p.value);
+                    let ok = planted(Bug::IgnoreLocks)
+                        || self.locked.is_none_or(|(v, lr)| lr <= vr || v == p.value);
                     self.vote(VoteKind::Prevote, ok.then_some(p.value));
                     self.step = Step::Prevote;
                     return true;
@@ -615,30 +683,6 @@ impl Tendermint {
             return true;
         }
         false
-    }
-
-    /// Accepts a decision proven by others (catch-up): a precommit quorum for one value.
-    /// Returns the decision if the proof holds at this height.
-    pub fn accept_commit(&mut self, decision: &Decision) -> Option<Decision> {
-        if self.decided || decision.height != self.height {
-            return None;
-        }
-        let voters: BTreeSet<Address> = decision
-            .precommits
-            .iter()
-            .filter(|v| {
-                v.kind == VoteKind::Precommit
-                    && v.height == decision.height
-                    && v.round == decision.round
-                    && v.value == Some(decision.value)
-            })
-            .map(|v| v.validator)
-            .collect();
-        if self.power(voters.into_iter()) < self.validators.quorum_power() {
-            return None;
-        }
-        self.decided = true;
-        Some(decision.clone())
     }
 }
 

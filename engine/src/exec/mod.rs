@@ -29,9 +29,40 @@ use crate::{
 use alloy_primitives::{Address, B256, Bytes, U256};
 
 /// Errors of the state behind execution (a database, an in-memory map).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("state read failed: {0}")]
-pub struct StateError(pub String);
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StateError {
+    /// The store failed; its error is the source.
+    #[error("state read failed: {0}")]
+    Store(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>),
+    #[error("code {0} is missing")]
+    MissingCode(B256),
+    #[error("code {hash} does not decode: {source:?}")]
+    Code {
+        hash: B256,
+        source: revm::bytecode::BytecodeDecodeError,
+    },
+    #[error("hash of block {0} is missing")]
+    MissingBlockHash(BlockNumber),
+    /// Parallel execution read a value a transaction had not finished writing (a bug).
+    #[error("read of an unfinished transaction")]
+    Unfinished,
+}
+
+impl StateError {
+    /// A store's error, kept as the source.
+    pub fn store(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Store(std::sync::Arc::new(e))
+    }
+}
+
+/// Errors compare by what they say (a store's error has no equality of its own).
+impl PartialEq for StateError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for StateError {}
 
 impl revm::database_interface::DBErrorMarker for StateError {}
 
@@ -53,8 +84,10 @@ pub trait StateReader: Sync {
     fn bytecode(&self, code_hash: &B256) -> Result<Option<Bytecode>, StateError> {
         self.code(code_hash)?
             .map(|raw| {
-                Bytecode::new_raw_checked(raw)
-                    .map_err(|e| StateError(format!("code {code_hash} does not decode: {e:?}")))
+                Bytecode::new_raw_checked(raw).map_err(|source| StateError::Code {
+                    hash: *code_hash,
+                    source,
+                })
             })
             .transpose()
     }
@@ -79,7 +112,10 @@ pub struct BlockEnv {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxInvalid {
     #[error("transaction {hash}: {reason}")]
-    Rejected { hash: B256, reason: String },
+    Rejected {
+        hash: B256,
+        reason: revm::context::result::InvalidTransaction,
+    },
     #[error("transaction {hash} needs {gas_limit} gas, block has {gas_left} left")]
     BlockFull {
         hash: B256,
@@ -94,8 +130,13 @@ pub enum ExecError {
     State(#[from] StateError),
     #[error(transparent)]
     Invalid(#[from] TxInvalid),
-    #[error("evm header error: {0}")]
-    Header(String),
+    #[error("block header: {0}")]
+    Header(revm::context::result::InvalidHeader),
+    #[error("{0} transactions in one block")]
+    TooManyTxs(usize),
+    /// A fatal failure inside the EVM (a precompile's, say), as revm words it.
+    #[error("evm: {0}")]
+    Evm(String),
 }
 
 /// Everything a block's execution produces.

@@ -186,7 +186,7 @@ impl<S: StateReader> Database for Overlay<'_, S> {
         let code = self
             .parent
             .bytecode(&code_hash)?
-            .ok_or_else(|| StateError(format!("code {code_hash} is missing")))?;
+            .ok_or(StateError::MissingCode(code_hash))?;
         self.code_cache.insert(code_hash, code.clone());
         Ok(code)
     }
@@ -206,6 +206,6 @@ impl<S: StateReader> Database for Overlay<'_, S> {
     fn block_hash(&mut self, number: u64) -> Result<B256, StateError> {
         self.parent
             .block_hash(number)?
-            .ok_or_else(|| StateError(format!("hash of block {number} is missing")))
+            .ok_or(StateError::MissingBlockHash(number))
     }
 }

@@ -101,12 +101,10 @@ pub fn tx_env(tx: &RecoveredTx) -> TxEnv {
 
 pub(crate) fn map_evm_error(hash: B256, e: EVMError<StateError>) -> ExecError {
     match e {
-        EVMError::Transaction(reason) => ExecError::Invalid(TxInvalid::Rejected {
-            hash,
-            reason: reason.to_string(),
-        }),
+        EVMError::Transaction(reason) => ExecError::Invalid(TxInvalid::Rejected { hash, reason }),
         EVMError::Database(e) => ExecError::State(e),
-        other => ExecError::Header(other.to_string()),
+        EVMError::Header(e) => ExecError::Header(e),
+        other => ExecError::Evm(other.to_string()),
     }
 }
 

@@ -24,7 +24,9 @@ const PARALLEL_CHANGES_MIN: usize = 512;
 #[derive(Debug, thiserror::Error)]
 pub enum TrieError {
     #[error("reading trie node failed: {0}")]
-    Read(String),
+    Read(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    #[error("trie node at {path:?} of {owner:?} is missing")]
+    Missing { owner: TrieOwner, path: Nibbles },
     #[error("stored trie node at path {path:?} of {owner:?} does not decode: {source}")]
     Decode {
         owner: TrieOwner,
@@ -365,8 +367,9 @@ impl<R: TrieReader> Updater<'_, R> {
                 let only = only as u8;
                 let child_path = child_path(&path, only);
                 // Rare: read the survivor back (from this update's writes if it changed).
-                let child = self.load(&child_path)?.ok_or_else(|| {
-                    TrieError::Read(format!("missing trie node at {child_path:?}"))
+                let child = self.load(&child_path)?.ok_or(TrieError::Missing {
+                    owner: self.owner,
+                    path: child_path,
                 })?;
                 let key = Nibbles::from_nibbles_unchecked([only]);
                 let reference = children[only as usize].take().expect("present");

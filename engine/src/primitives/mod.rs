@@ -10,6 +10,31 @@ pub use alloy_primitives::BlockNumber;
 mod reader;
 pub use reader::{ByteReader, DecodeError};
 
+/// A Delivery chain height (not to be confused with a BTTC block number).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct DeliveryHeight(pub u64);
+
+impl DeliveryHeight {
+    /// The height after this one.
+    pub fn next(self) -> Self {
+        Self(self.0 + 1)
+    }
+
+    /// Big-endian bytes: the order heights sort in, on the wire and in storage keys.
+    pub fn to_be_bytes(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+}
+
+impl std::fmt::Display for DeliveryHeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Largest encoded transaction the node accepts (geth's txMaxSize is 128 KiB).
 pub const TX_ENCODED_LEN_MAX: usize = 128 * 1024;
 

@@ -65,6 +65,10 @@ impl<'a> ByteReader<'a> {
         ))
     }
 
+    pub fn height(&mut self) -> Result<super::DeliveryHeight, DecodeError> {
+        Ok(super::DeliveryHeight(self.u64()?))
+    }
+
     pub fn b256(&mut self) -> Result<B256, DecodeError> {
         Ok(B256::from_slice(self.take(32)?))
     }

@@ -79,6 +79,13 @@ impl BytePermit {
     }
 }
 
+impl BytePermit {
+    /// The frame's length.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
 impl Drop for BytePermit {
     fn drop(&mut self) {
         self.held.fetch_sub(self.bytes, Ordering::AcqRel);
@@ -97,8 +104,16 @@ pub struct Inbound {
 pub enum P2pError {
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("quic: {0}")]
-    Quic(String),
+    #[error("QUIC configuration: {0}")]
+    Config(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
+    #[error("connecting: {0}")]
+    Connect(#[from] quinn::ConnectError),
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("writing a frame: {0}")]
+    Write(#[from] quinn::WriteError),
+    #[error("finishing a stream: {0}")]
+    Finish(#[from] quinn::ClosedStream),
     #[error("binding {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -140,12 +155,10 @@ fn endpoint(
     let cert: NodeCertificate = tls::node_certificate(chain_id, key)?;
     let verifier = ValidatorVerifier::new(chain_id, validators, counters);
     let (server, client) = tls::configs(&cert, verifier)?;
-    let quic_server =
-        QuicServerConfig::try_from(server).map_err(|e| P2pError::Quic(e.to_string()))?;
+    let quic_server = QuicServerConfig::try_from(server)?;
     let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
     server_config.transport_config(transport_config());
-    let quic_client =
-        QuicClientConfig::try_from(client).map_err(|e| P2pError::Quic(e.to_string()))?;
+    let quic_client = QuicClientConfig::try_from(client)?;
     let mut client_config = quinn::ClientConfig::new(Arc::new(quic_client));
     client_config.transport_config(transport_config());
     let mut endpoint =
@@ -246,6 +259,17 @@ impl P2p {
 
     pub fn close(&self) {
         self.endpoint.close(VarInt::from_u32(0), b"shutdown");
+    }
+}
+
+/// The validator host's messages go out over QUIC.
+impl bttc_engine::env::Transport for &P2p {
+    fn broadcast(&mut self, wire: &Wire) {
+        P2p::broadcast(self, wire);
+    }
+
+    fn send_to(&mut self, peer: Address, wire: &Wire) {
+        P2p::send_to(self, peer, wire);
     }
 }
 
@@ -385,16 +409,10 @@ async fn pump(
 
 /// Writes one frame on a new unidirectional stream.
 pub async fn send_frame(conn: &Connection, bytes: &[u8], priority: i32) -> Result<(), P2pError> {
-    let mut stream = conn
-        .open_uni()
-        .await
-        .map_err(|e| P2pError::Quic(e.to_string()))?;
+    let mut stream = conn.open_uni().await?;
     let _ = stream.set_priority(priority);
-    stream
-        .write_all(bytes)
-        .await
-        .map_err(|e| P2pError::Quic(e.to_string()))?;
-    stream.finish().map_err(|e| P2pError::Quic(e.to_string()))?;
+    stream.write_all(bytes).await?;
+    stream.finish()?;
     Ok(())
 }
 
@@ -414,11 +432,7 @@ pub async fn connect_raw(
         validators,
         Arc::new(Counters::default()),
     )?;
-    let conn = endpoint
-        .connect(addr, &tls::server_name(peer))
-        .map_err(|e| P2pError::Quic(e.to_string()))?
-        .await
-        .map_err(|e| P2pError::Quic(e.to_string()))?;
+    let conn = endpoint.connect(addr, &tls::server_name(peer))?.await?;
     Ok((endpoint, conn))
 }
 

@@ -1,8 +1,14 @@
 //! The Delivery node's JSON-RPC: `delivery_status`, `delivery_getBlock`, `delivery_sendTx`.
 
-use super::RpcLimits;
+use super::{BackendError, RpcLimits};
 use alloy_primitives::{Address, B256, Bytes};
-use bttc_engine::delivery::block::{Block, CommitVote, TxKind};
+use bttc_engine::{
+    delivery::{
+        block::{Block, CommitVote, TxKind},
+        host::SubmitTxError,
+    },
+    primitives::DeliveryHeight,
+};
 use jsonrpsee::{
     RpcModule,
     core::RpcResult,
@@ -17,16 +23,32 @@ use std::{net::SocketAddr, sync::Arc};
 const INVALID_PARAMS: i32 = -32602;
 const SERVER: i32 = -32000;
 
+/// Why a transaction was not queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliverySubmitError {
+    #[error(transparent)]
+    Tx(#[from] SubmitTxError),
+    #[error("the validator is shutting down")]
+    Closed,
+}
+
 /// What the Delivery RPC needs from the node.
 pub trait DeliveryBackend: Send + Sync + 'static {
     /// The node's live status (a JSON object).
     fn status(&self) -> Value;
     /// A committed block with the commit that decided it.
-    fn block(&self, height: u64) -> Result<Option<(Block, Vec<CommitVote>)>, String>;
+    fn block(
+        &self,
+        height: DeliveryHeight,
+    ) -> Result<Option<(Block, Vec<CommitVote>)>, BackendError>;
     /// One entry of the application's key-value state.
-    fn value(&self, key: &[u8]) -> Result<Option<Bytes>, String>;
+    fn value(&self, key: &Bytes) -> Result<Option<Bytes>, BackendError>;
     /// Signs a transaction with the node's validator key and queues it for a proposal.
-    fn submit(&self, kind: TxKind, payload: Bytes) -> Result<B256, String>;
+    fn submit(
+        &self,
+        kind: TxKind,
+        payload: Bytes,
+    ) -> impl std::future::Future<Output = Result<B256, DeliverySubmitError>> + Send;
 }
 
 #[rpc(server, namespace = "delivery")]
@@ -34,13 +56,13 @@ pub trait DeliveryApi {
     #[method(name = "status")]
     fn status(&self) -> RpcResult<Value>;
     #[method(name = "getBlock")]
-    fn get_block(&self, height: u64) -> RpcResult<Option<Value>>;
+    fn get_block(&self, height: DeliveryHeight) -> RpcResult<Option<Value>>;
     /// The value of `key` in the application state (`side/<tx hash>` holds side outcomes).
     #[method(name = "getValue")]
     fn get_value(&self, key: Bytes) -> RpcResult<Option<Bytes>>;
     /// `kind` is `"set"` or `"side"`; `payload` as in the transaction format.
     #[method(name = "sendTx")]
-    fn send_tx(&self, kind: String, payload: Bytes) -> RpcResult<B256>;
+    async fn send_tx(&self, kind: String, payload: Bytes) -> RpcResult<B256>;
 }
 
 struct DeliveryRpc<B> {
@@ -55,7 +77,7 @@ fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
 #[serde(rename_all = "camelCase")]
 struct VoteJson {
     kind: &'static str,
-    height: u64,
+    height: DeliveryHeight,
     round: u32,
     value: Option<B256>,
     validator: Address,
@@ -67,7 +89,7 @@ fn commit_vote_json(c: &CommitVote) -> VoteJson {
     let v = &c.vote.vote;
     VoteJson {
         kind: "precommit",
-        height: v.height.0,
+        height: v.height,
         round: v.round,
         value: v.value,
         validator: v.validator,
@@ -112,21 +134,27 @@ pub fn block_json(block: &Block, commit: &[CommitVote]) -> Value {
     })
 }
 
+#[jsonrpsee::core::async_trait]
 impl<B: DeliveryBackend> DeliveryApiServer for DeliveryRpc<B> {
     fn status(&self) -> RpcResult<Value> {
         Ok(self.backend.status())
     }
 
-    fn get_block(&self, height: u64) -> RpcResult<Option<Value>> {
-        let found = self.backend.block(height).map_err(|e| err(SERVER, e))?;
+    fn get_block(&self, height: DeliveryHeight) -> RpcResult<Option<Value>> {
+        let found = self
+            .backend
+            .block(height)
+            .map_err(|e| err(SERVER, e.to_string()))?;
         Ok(found.map(|(block, commit)| block_json(&block, &commit)))
     }
 
     fn get_value(&self, key: Bytes) -> RpcResult<Option<Bytes>> {
-        self.backend.value(&key).map_err(|e| err(SERVER, e))
+        self.backend
+            .value(&key)
+            .map_err(|e| err(SERVER, e.to_string()))
     }
 
-    fn send_tx(&self, kind: String, payload: Bytes) -> RpcResult<B256> {
+    async fn send_tx(&self, kind: String, payload: Bytes) -> RpcResult<B256> {
         let kind = match kind.as_str() {
             "set" => TxKind::Set,
             "side" => TxKind::Side,
@@ -139,7 +167,8 @@ impl<B: DeliveryBackend> DeliveryApiServer for DeliveryRpc<B> {
         };
         self.backend
             .submit(kind, payload)
-            .map_err(|e| err(INVALID_PARAMS, e))
+            .await
+            .map_err(|e| err(INVALID_PARAMS, e.to_string()))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{
     RpcBackend,
-    eth::{
+    handlers::{
         EthRpc, INVALID_PARAMS, LIMIT_EXCEEDED, SERVER, collect_logs_in_steps, err, filter_range,
         internal,
     },

@@ -1,21 +1,30 @@
 //! Ethereum JSON-RPC over HTTP (jsonrpsee): `eth_*`, `net_*`, `web3_*` with geth-shaped answers.
 
+mod bor;
 pub mod convert;
+mod debug;
 pub mod delivery;
 mod eth;
 pub mod events;
 pub mod filter;
+mod handlers;
+mod net;
 pub mod pubsub;
+mod txpool;
+mod web3;
 
-pub use eth::{
-    BorApiServer, BorValidator, DebugApiServer, EthApiServer, EthRpc, NetApiServer,
-    TxpoolApiServer, Web3ApiServer,
-};
+pub use bor::{BorApiServer, BorValidator};
+pub use debug::DebugApiServer;
+pub use eth::EthApiServer;
+pub use handlers::EthRpc;
+pub use net::NetApiServer;
+pub use txpool::TxpoolApiServer;
+pub use web3::Web3ApiServer;
 
 use alloy_primitives::{Address, B256, Bytes};
 use bttc_engine::{
     chain::{BlockReader, mempool::PoolError, spec::ChainSpec},
-    exec::StateReader,
+    exec::{StateError, StateReader},
     primitives::RecoveredTx,
 };
 use http::{HeaderValue, Method, header};
@@ -52,23 +61,39 @@ pub(crate) async fn on_cpu<T: Send + 'static>(
     });
     match result.await {
         Ok(Ok(value)) => Ok(value),
-        _ => Err(eth::internal("the request's work failed")),
+        _ => Err(handlers::internal("the request's work failed")),
+    }
+}
+
+/// Why a node could not answer a read.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("storage: {0}")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl BackendError {
+    /// A store's error, kept as the source.
+    pub fn storage(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Storage(Box::new(e))
     }
 }
 
 /// Why a raw transaction was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SubmitError {
     #[error("{0}")]
     Pool(#[from] PoolError),
     #[error("transaction does not decode: {0}")]
-    Decode(String),
+    Decode(#[from] alloy_eips::eip2718::Eip2718Error),
     #[error("node is busy: ingest queue is full, try again")]
     Busy,
     #[error("node is shutting down")]
     Closed,
-    #[error("{0}")]
-    Internal(String),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// What the RPC server needs from the node.
@@ -78,7 +103,7 @@ pub trait RpcBackend: Send + Sync + 'static {
     where
         Self: 'a;
 
-    fn view(&self) -> Result<Self::View<'_>, String>;
+    fn view(&self) -> Result<Self::View<'_>, StateError>;
     fn spec(&self) -> &ChainSpec;
     /// The committed tip and pooled transactions, for subscriptions and filters.
     fn events(&self) -> &events::ChainEvents;
@@ -87,7 +112,7 @@ pub trait RpcBackend: Send + Sync + 'static {
     fn pool_tx(&self, hash: &B256) -> Option<Arc<RecoveredTx>>;
     /// The next nonce of `address` counting its pooled transactions, read consistently with
     /// the latest committed state.
-    fn pending_nonce(&self, address: &Address) -> Result<u64, String>;
+    fn pending_nonce(&self, address: &Address) -> Result<u64, StateError>;
     /// Pooled transactions: (pending, queued).
     fn pool_counts(&self) -> (usize, usize);
     /// Pooled transactions by sender and nonce: (pending, queued).
@@ -127,9 +152,9 @@ impl Default for RpcLimits {
             response_bytes_max: 128 << 20,
             connections_max: 2_000,
             batch_len_max: 1_000,
-            gas_cap: eth::RPC_GAS_CAP,
-            logs_block_range_max: eth::LOGS_BLOCK_RANGE_MAX,
-            logs_results_max: eth::LOGS_RESULT_MAX,
+            gas_cap: handlers::RPC_GAS_CAP,
+            logs_block_range_max: handlers::LOGS_BLOCK_RANGE_MAX,
+            logs_results_max: handlers::LOGS_RESULT_MAX,
             subscriptions_per_connection_max: 1_024,
             filters_max: 10_000,
             filter_idle: Duration::from_secs(300),

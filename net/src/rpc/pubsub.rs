@@ -6,7 +6,7 @@
 
 use super::{
     RpcBackend, convert,
-    eth::{EthRpc, collect_logs, header_and_hash, internal},
+    handlers::{EthRpc, collect_logs, header_and_hash, internal},
 };
 use alloy_primitives::B256;
 use alloy_rpc_types_eth::{
@@ -166,8 +166,8 @@ impl<B: RpcBackend> EthPubSubApiServer for EthRpc<B> {
             (SubscriptionKind::Logs, Params::None) => Some(Filter::default()),
             (SubscriptionKind::Logs, Params::Bool(_)) => {
                 pending
-                    .reject(super::eth::err(
-                        super::eth::INVALID_PARAMS,
+                    .reject(super::handlers::err(
+                        super::handlers::INVALID_PARAMS,
                         "logs subscription takes a filter object",
                     ))
                     .await;
@@ -176,8 +176,8 @@ impl<B: RpcBackend> EthPubSubApiServer for EthRpc<B> {
             (SubscriptionKind::NewHeads | SubscriptionKind::NewPendingTransactions, _) => None,
             (other, _) => {
                 pending
-                    .reject(super::eth::err(
-                        super::eth::INVALID_PARAMS,
+                    .reject(super::handlers::err(
+                        super::handlers::INVALID_PARAMS,
                         format!("unsupported subscription {other}: use newHeads, logs or newPendingTransactions"),
                     ))
                     .await;

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use revm::{
     ExecuteEvm, MainnetEvm,
     bytecode::Bytecode,
-    context::result::{EVMError, ExecutionResult},
+    context::result::{EVMError, ExecutionResult, InvalidTransaction},
     handler::{Handler, MainnetContext},
     inspector::InspectorHandler,
     primitives::hardfork::SpecId,
@@ -89,7 +89,7 @@ pub struct ProducedBlock {
     /// Indexes of the candidates the block holds, in order.
     pub included: Vec<usize>,
     /// Candidates found invalid, with the reason (the first of each sender).
-    pub rejected: Vec<(B256, String)>,
+    pub rejected: Vec<(B256, InvalidTransaction)>,
     pub stats: ExecStats,
 }
 
@@ -151,8 +151,7 @@ impl ParallelExecutor {
         txs: &[&'a RecoveredTx],
         mode: Mode,
     ) -> Result<RunOutcome, ExecError> {
-        let len = TxIdx::try_from(txs.len())
-            .map_err(|_| ExecError::Header(format!("{} transactions in one block", txs.len())))?;
+        let len = TxIdx::try_from(txs.len()).map_err(|_| ExecError::TooManyTxs(txs.len()))?;
         let clear_empty = self.spec.spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON);
         let coinbase_base = state.account(&env.fee_recipient)?;
         let mut committer = Committer {
@@ -244,7 +243,12 @@ impl ParallelExecutor {
 }
 
 /// The block, the candidates it includes, those rejected, and how the run went.
-type RunOutcome = (BlockOutcome, Vec<TxIdx>, Vec<(B256, String)>, ExecStats);
+type RunOutcome = (
+    BlockOutcome,
+    Vec<TxIdx>,
+    Vec<(B256, InvalidTransaction)>,
+    ExecStats,
+);
 
 /// For each transaction, the previous one of its sender in the block; and the longest chain.
 struct SenderChains {
@@ -641,15 +645,11 @@ impl<'a, S: StateReader> Run<'_, '_, 'a, S> {
 
 fn map_error(hash: B256, e: EVMError<ViewError>) -> ExecError {
     match e {
-        EVMError::Transaction(reason) => ExecError::Invalid(TxInvalid::Rejected {
-            hash,
-            reason: reason.to_string(),
-        }),
+        EVMError::Transaction(reason) => ExecError::Invalid(TxInvalid::Rejected { hash, reason }),
         EVMError::Database(ViewError::State(e)) => ExecError::State(e),
-        EVMError::Database(ViewError::Blocked(_)) => {
-            ExecError::State(StateError("read of an unfinished transaction".into()))
-        }
-        other => ExecError::Header(other.to_string()),
+        EVMError::Database(ViewError::Blocked(_)) => ExecError::State(StateError::Unfinished),
+        EVMError::Header(e) => ExecError::Header(e),
+        other => ExecError::Evm(other.to_string()),
     }
 }
 
@@ -672,7 +672,7 @@ struct Committer<'s, 'a, S: StateReader> {
     coinbase_touched: bool,
     mode: Mode,
     included: Vec<TxIdx>,
-    rejected: Vec<(B256, String)>,
+    rejected: Vec<(B256, InvalidTransaction)>,
     failed_senders: HashSet<Address>,
     error: Option<ExecError>,
 }

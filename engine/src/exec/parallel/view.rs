@@ -71,7 +71,7 @@ impl<S> Shared<'_, S> {
         }
         let code = base
             .bytecode(&code_hash)?
-            .ok_or_else(|| StateError(format!("code {code_hash} is missing")))?;
+            .ok_or(StateError::MissingCode(code_hash))?;
         self.codes.write().insert(code_hash, code.clone());
         Ok(code)
     }
@@ -210,7 +210,7 @@ impl<S: StateReader> Database for TxView<'_, S> {
         Ok(self
             .base
             .block_hash(number)?
-            .ok_or_else(|| StateError(format!("hash of block {number} is missing")))?)
+            .ok_or(StateError::MissingBlockHash(number))?)
     }
 }
 

@@ -5,7 +5,6 @@ use bttc_engine::{
     exec::{BlockExecutor, ConfiguredExecutor, ExecMode, replay},
     primitives::{block_logs_bloom, receipts_root},
 };
-use eyre::{Context, bail};
 use std::{
     io::Read,
     path::{Path, PathBuf},
@@ -17,21 +16,47 @@ const FILE_BYTES_MAX: u64 = 512 << 20;
 /// Most timed runs.
 const RUNS_MAX: u32 = 10_000;
 
-#[derive(clap::Args)]
-pub struct ReplayArgs {
+/// A replay to run.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
     /// A block directory: `block.json[.gz]` (`eth_getBlockByNumber` with full transactions),
     /// `pre_state.json[.gz]` and, if the block uses BLOCKHASH, `block_hashes.json[.gz]`.
     pub dir: PathBuf,
-    /// Executor: `parallel` (Block-STM) or `sequential`.
-    #[arg(long, default_value_t = ExecMode::Parallel)]
     pub exec: ExecMode,
     /// Times this many executions and reports the median.
-    #[arg(long, default_value_t = 1)]
     pub runs: u32,
 }
 
+/// Why a replay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: more than {FILE_BYTES_MAX} bytes")]
+    TooLarge { path: PathBuf },
+    #[error("{0} is not a directory")]
+    NotADirectory(PathBuf),
+    #[error("{dir} has no {name}[.gz]")]
+    Missing { dir: PathBuf, name: &'static str },
+    #[error("--runs must be between 1 and {RUNS_MAX}")]
+    Runs,
+    #[error("{dir}: {source}")]
+    Parse {
+        dir: PathBuf,
+        source: bttc_engine::exec::replay::ReplayError,
+    },
+    #[error("executing block {number}: {source}")]
+    Exec {
+        number: u64,
+        source: bttc_engine::exec::ExecError,
+    },
+}
+
 /// `name.gz` (decompressed) or `name`; `None` if neither exists.
-fn read_file(dir: &Path, name: &str) -> eyre::Result<Option<Vec<u8>>> {
+fn read_file(dir: &Path, name: &str) -> Result<Option<Vec<u8>>, ReplayError> {
     let gz = dir.join(format!("{name}.gz"));
     let plain = dir.join(name);
     let (path, compressed) = if gz.exists() {
@@ -41,7 +66,11 @@ fn read_file(dir: &Path, name: &str) -> eyre::Result<Option<Vec<u8>>> {
     } else {
         return Ok(None);
     };
-    let file = std::fs::File::open(&path).wrap_err_with(|| format!("{}", path.display()))?;
+    let failed = |source| ReplayError::File {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&path).map_err(failed)?;
     let mut bytes = Vec::new();
     let read = if compressed {
         flate2::read::GzDecoder::new(file)
@@ -50,32 +79,34 @@ fn read_file(dir: &Path, name: &str) -> eyre::Result<Option<Vec<u8>>> {
     } else {
         file.take(FILE_BYTES_MAX + 1).read_to_end(&mut bytes)
     };
-    read.wrap_err_with(|| format!("{}", path.display()))?;
+    read.map_err(failed)?;
     if bytes.len() as u64 > FILE_BYTES_MAX {
-        bail!("{}: more than {FILE_BYTES_MAX} bytes", path.display());
+        return Err(ReplayError::TooLarge { path });
     }
     Ok(Some(bytes))
 }
 
-pub fn run(args: ReplayArgs) -> eyre::Result<()> {
+pub fn run(args: ReplayConfig) -> Result<(), ReplayError> {
     if !(1..=RUNS_MAX).contains(&args.runs) {
-        bail!("--runs must be between 1 and {RUNS_MAX}");
+        return Err(ReplayError::Runs);
     }
     let dir = &args.dir;
     if !dir.is_dir() {
-        bail!("{} is not a directory", dir.display());
+        return Err(ReplayError::NotADirectory(dir.clone()));
     }
-    let Some(block) = read_file(dir, "block.json")? else {
-        bail!("{} has no block.json[.gz]", dir.display());
+    let missing = |name| ReplayError::Missing {
+        dir: dir.clone(),
+        name,
     };
-    let Some(pre_state) = read_file(dir, "pre_state.json")? else {
-        bail!("{} has no pre_state.json[.gz]", dir.display());
-    };
+    let block = read_file(dir, "block.json")?.ok_or_else(|| missing("block.json"))?;
+    let pre_state = read_file(dir, "pre_state.json")?.ok_or_else(|| missing("pre_state.json"))?;
     let hashes = read_file(dir, "block_hashes.json")?;
-    let state = replay::parse_state(&pre_state, hashes.as_deref())
-        .wrap_err_with(|| format!("{}", dir.display()))?;
-    let block =
-        replay::parse_block(&block, state).wrap_err_with(|| format!("{}", dir.display()))?;
+    let parse = |source| ReplayError::Parse {
+        dir: dir.clone(),
+        source,
+    };
+    let state = replay::parse_state(&pre_state, hashes.as_deref()).map_err(parse)?;
+    let block = replay::parse_block(&block, state).map_err(parse)?;
 
     let executor = ConfiguredExecutor {
         spec: block.spec.clone(),
@@ -87,7 +118,10 @@ pub fn run(args: ReplayArgs) -> eyre::Result<()> {
         let started = Instant::now();
         let result = executor
             .execute_block(&block.state, &block.env, &block.txs)
-            .wrap_err_with(|| format!("executing block {}", block.number))?;
+            .map_err(|source| ReplayError::Exec {
+                number: block.number,
+                source,
+            })?;
         times.push(started.elapsed());
         outcome = Some(result);
     }

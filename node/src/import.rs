@@ -1,13 +1,15 @@
 //! `bttc import`: a geth-style genesis file and RLP-encoded blocks into a node database, each
-//! block executed and checked against its header before it is written.
+//! block executed and checked against its header (by the engine) before it is written.
 
-use bttc_engine::chain::import::{
-    genesis_changes, genesis_header, import_block, spec_from_genesis,
+use bttc_engine::{
+    chain::{
+        import::{genesis_changes, genesis_header, import_block, spec_from_genesis},
+        producer::{ProduceError, tip_block},
+    },
+    exec::ExecMode,
+    merkle::{state_root::update_state_root, trie::TrieError},
 };
-use bttc_engine::exec::ExecMode;
-use bttc_engine::merkle::state_root::update_state_root;
-use bttc_storage::{ChainDb, SyncMode};
-use eyre::{Context, bail, eyre};
+use bttc_storage::{ChainDb, StorageError, SyncMode};
 use std::{
     fs::File,
     io::{BufReader, Read},
@@ -15,24 +17,76 @@ use std::{
     time::Instant,
 };
 
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{what} {path}: {source}")]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parsing the genesis file {path}: {source}")]
+    GenesisJson {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Chain(#[from] bttc_engine::chain::import::ImportError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Tip(#[from] ProduceError),
+    #[error("the genesis state root: {0}")]
+    Trie(#[from] TrieError),
+    #[error("{path} holds another chain's genesis ({stored}); this genesis file makes {ours}")]
+    OtherGenesis {
+        path: PathBuf,
+        stored: alloy_primitives::B256,
+        ours: alloy_primitives::B256,
+    },
+    #[error("the database has no genesis header")]
+    NoGenesisHeader,
+    #[error("block {index} of the file does not decode: {source}")]
+    Decode {
+        index: u64,
+        source: alloy_rlp::Error,
+    },
+    #[error("block {0} of the file has trailing bytes")]
+    Trailing(u64),
+    #[error("block {number} {theirs} differs from the stored block {ours:?}")]
+    Differs {
+        number: u64,
+        theirs: alloy_primitives::B256,
+        ours: Option<alloy_primitives::B256>,
+    },
+    #[error("reading the chain file: {0}")]
+    Read(std::io::Error),
+    #[error("the file ends inside a block's length: {0}")]
+    TruncatedLength(std::io::Error),
+    #[error("the file ends inside a block: {0}")]
+    Truncated(std::io::Error),
+    #[error("the file holds something other than an RLP list where a block should start")]
+    NotAList,
+    #[error("a block of {0} bytes is over the {BLOCK_BYTES_MAX}-byte limit")]
+    TooLarge(usize),
+}
+
 /// A single encoded block larger than this is refused (the biggest blocks are a few MiB).
 const BLOCK_BYTES_MAX: usize = 64 << 20;
 /// The genesis file an imported datadir keeps, for `bttc node --datadir`.
 pub const GENESIS_FILE: &str = "genesis.json";
 
-#[derive(clap::Args)]
-pub struct ImportArgs {
+/// An import to run.
+#[derive(Debug, Clone)]
+pub struct ImportConfig {
     /// Directory of the node's databases (created if missing).
-    #[arg(long)]
     pub datadir: PathBuf,
     /// geth-style genesis file: chain config with fork blocks, alloc, header fields.
-    #[arg(long)]
     pub genesis: PathBuf,
     /// RLP-encoded blocks, one after another (as `geth export` writes them).
     pub chain: PathBuf,
-    /// How blocks are executed: `parallel` (Block-STM) or `sequential`; both must reproduce
-    /// every header.
-    #[arg(long, default_value_t = ExecMode::Parallel)]
+    /// How blocks are executed; both executors must reproduce every header.
     pub exec: ExecMode,
 }
 
@@ -42,11 +96,16 @@ pub fn chain_name(chain_id: u64) -> String {
 }
 
 /// Reads and parses a genesis file.
-pub fn load_genesis(path: &Path) -> eyre::Result<alloy_genesis::Genesis> {
-    let json = std::fs::read_to_string(path)
-        .wrap_err_with(|| format!("reading the genesis file {}", path.display()))?;
-    serde_json::from_str(&json)
-        .wrap_err_with(|| format!("parsing the genesis file {}", path.display()))
+pub fn load_genesis(path: &Path) -> Result<alloy_genesis::Genesis, ImportError> {
+    let json = std::fs::read_to_string(path).map_err(|source| ImportError::File {
+        what: "reading the genesis file",
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&json).map_err(|source| ImportError::GenesisJson {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Writes `genesis` into an empty database, or checks that the database holds this genesis.
@@ -55,7 +114,7 @@ pub fn init_genesis(
     spec: &bttc_engine::chain::spec::ChainSpec,
     genesis: &alloy_genesis::Genesis,
     db_path: &Path,
-) -> eyre::Result<()> {
+) -> Result<(), ImportError> {
     let view = db.read()?;
     match view.tip_at()? {
         None => {
@@ -63,46 +122,52 @@ pub fn init_genesis(
             let root_update = update_state_root(&view, &changes)?;
             drop(view);
             let header = genesis_header(spec, genesis, root_update.root);
-            let hash = crate::node::write_genesis(db, header, &changes, &root_update)?;
+            let hash = crate::chain::write_genesis(db, header, &changes, &root_update)?;
             println!(
                 "genesis {hash} (chain id {}, {:?} rules)",
                 spec.chain_id, spec.spec_id
             );
         }
         Some(_) => {
-            let stored = view
-                .header_at(0)?
-                .ok_or_else(|| eyre!("the database has no genesis header"))?;
+            let stored = view.header_at(0)?.ok_or(ImportError::NoGenesisHeader)?;
             let ours = genesis_header(spec, genesis, stored.state_root);
             if ours.hash_slow() != stored.hash_slow() {
-                bail!(
-                    "{} holds another chain's genesis ({}); this genesis file makes {}",
-                    db_path.display(),
-                    stored.hash_slow(),
-                    ours.hash_slow()
-                );
+                return Err(ImportError::OtherGenesis {
+                    path: db_path.to_owned(),
+                    stored: stored.hash_slow(),
+                    ours: ours.hash_slow(),
+                });
             }
         }
     }
     Ok(())
 }
 
-pub fn run(args: ImportArgs) -> eyre::Result<()> {
+pub fn run(args: ImportConfig) -> Result<(), ImportError> {
     let genesis = load_genesis(&args.genesis)?;
     let spec = spec_from_genesis(&genesis)?;
     // Open the chain file first: a refused import must leave no database behind.
-    let file =
-        File::open(&args.chain).wrap_err_with(|| format!("opening {}", args.chain.display()))?;
-    std::fs::create_dir_all(&args.datadir)
-        .wrap_err_with(|| format!("creating {}", args.datadir.display()))?;
+    let file = File::open(&args.chain).map_err(|source| ImportError::File {
+        what: "opening",
+        path: args.chain.clone(),
+        source,
+    })?;
+    std::fs::create_dir_all(&args.datadir).map_err(|source| ImportError::File {
+        what: "creating",
+        path: args.datadir.clone(),
+        source,
+    })?;
     let db_path = args.datadir.join("chain");
-    let db = ChainDb::open(&db_path, &chain_name(spec.chain_id), SyncMode::Durable)
-        .wrap_err_with(|| format!("opening the database in {}", db_path.display()))?;
+    let db = ChainDb::open(&db_path, &chain_name(spec.chain_id), SyncMode::Durable)?;
 
     // Genesis: written into a new database; an existing one must hold the same genesis.
     init_genesis(&db, &spec, &genesis, &db_path)?;
-    std::fs::copy(&args.genesis, args.datadir.join(GENESIS_FILE))
-        .wrap_err("keeping a copy of the genesis file in the datadir")?;
+    let kept = args.datadir.join(GENESIS_FILE);
+    std::fs::copy(&args.genesis, &kept).map_err(|source| ImportError::File {
+        what: "keeping a copy of the genesis file as",
+        path: kept,
+        source,
+    })?;
 
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -113,35 +178,33 @@ pub fn run(args: ImportArgs) -> eyre::Result<()> {
     while let Some(bytes) = next_item(&mut reader)? {
         read_bytes += bytes.len() as u64;
         let mut slice = bytes.as_slice();
+        let index = imported + skipped + 1;
         let block: alloy_consensus::Block<alloy_consensus::TxEnvelope> =
-            alloy_rlp::Decodable::decode(&mut slice).map_err(|e| {
-                eyre!(
-                    "block {} of the file does not decode: {e}",
-                    imported + skipped + 1
-                )
-            })?;
+            alloy_rlp::Decodable::decode(&mut slice)
+                .map_err(|source| ImportError::Decode { index, source })?;
         if !slice.is_empty() {
-            bail!(
-                "block {} of the file has trailing bytes",
-                imported + skipped + 1
-            );
+            return Err(ImportError::Trailing(index));
         }
         let number = block.header.number;
         let view = db.read()?;
-        let (tip, parent, parent_hash) = crate::node::tip_block(&view)?;
+        let (tip, parent, parent_hash) = tip_block(&view)?;
         if number <= tip {
             // Already imported: it must be the block we hold.
             let ours = view.canonical_hash_at(number)?;
             let theirs = block.header.hash_slow();
             if ours != Some(theirs) {
-                bail!("block {number} {theirs} differs from the stored block {ours:?}");
+                return Err(ImportError::Differs {
+                    number,
+                    theirs,
+                    ours,
+                });
             }
             skipped += 1;
             continue;
         }
         let block = import_block(&spec, &view, &parent, parent_hash, block, args.exec)?;
         drop(view);
-        db.write_block(&crate::node::block_write(&block))?;
+        db.write_block(&(&block).into())?;
         imported += 1;
         txs += block.txs.len() as u64;
         gas += block.header.gas_used;
@@ -166,9 +229,9 @@ pub fn run(args: ImportArgs) -> eyre::Result<()> {
 }
 
 /// The next RLP item of `reader` (a whole encoded block), or `None` at the end.
-fn next_item(reader: &mut impl Read) -> eyre::Result<Option<Vec<u8>>> {
+fn next_item(reader: &mut impl Read) -> Result<Option<Vec<u8>>, ImportError> {
     let mut first = [0u8; 1];
-    if reader.read(&mut first)? == 0 {
+    if reader.read(&mut first).map_err(ImportError::Read)? == 0 {
         return Ok(None);
     }
     let b = first[0];
@@ -179,21 +242,21 @@ fn next_item(reader: &mut impl Read) -> eyre::Result<Option<Vec<u8>>> {
             let mut len = vec![0u8; usize::from(b - 0xf7)];
             reader
                 .read_exact(&mut len)
-                .wrap_err("the file ends inside a block's length")?;
+                .map_err(ImportError::TruncatedLength)?;
             item.extend_from_slice(&len);
             len.iter().fold(0usize, |acc, d| {
                 acc.saturating_mul(256).saturating_add(usize::from(*d))
             })
         }
-        _ => bail!("the file holds something other than an RLP list where a block should start"),
+        _ => return Err(ImportError::NotAList),
     };
     if payload > BLOCK_BYTES_MAX {
-        bail!("a block of {payload} bytes is over the {BLOCK_BYTES_MAX}-byte limit");
+        return Err(ImportError::TooLarge(payload));
     }
     let start = item.len();
     item.resize(start + payload, 0);
     reader
         .read_exact(&mut item[start..])
-        .wrap_err("the file ends inside a block")?;
+        .map_err(ImportError::Truncated)?;
     Ok(Some(item))
 }

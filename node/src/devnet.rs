@@ -1,0 +1,280 @@
+//! A local Delivery devnet: keys and a genesis for N validators, each started as its own
+//! `bttc delivery` process on loopback, a live status line, and a clean stop on Ctrl-C.
+
+use crate::delivery::{DeliveryGenesis, GenesisValidator, TimeoutsMs, now_ms};
+use bttc_engine::delivery::signing::key_address;
+use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
+use secp256k1::SecretKey;
+use serde_json::Value;
+use std::{
+    io::{Read, Write},
+    net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+/// Most validators a devnet starts.
+pub const VALIDATORS_MAX: usize = 100;
+
+/// A devnet to start.
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    pub validators: usize,
+    /// Genesis, keys, databases and logs (kept across runs).
+    pub datadir: PathBuf,
+    /// RPC ports are base, base+1, ...; QUIC ports are base+100, base+101, ...
+    pub base_port: u16,
+    pub block_interval_ms: u64,
+    /// Propose timeout of round 0; prevote and precommit timeouts are a third of it.
+    pub timeout_propose_ms: u64,
+    /// Write the genesis and keys, start nothing.
+    pub init_only: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} holds a devnet of {found} validators; remove it or pass --validators {found}")]
+    Size { path: PathBuf, found: usize },
+    #[error("--validators must be between 1 and {VALIDATORS_MAX}")]
+    Validators,
+    #[error("port {base} + {offset} is out of range")]
+    Port { base: u16, offset: usize },
+    #[error("a status client: {0}")]
+    Client(#[from] jsonrpsee::core::ClientError),
+    #[error(transparent)]
+    Node(#[from] Box<crate::NodeError>),
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> DevnetError + 'a {
+    move |source| DevnetError::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn random_key() -> Result<SecretKey, DevnetError> {
+    let path = Path::new("/dev/urandom");
+    let mut bytes = [0u8; 32];
+    loop {
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .map_err(io("reading", path))?;
+        if let Ok(key) = SecretKey::from_byte_array(bytes) {
+            return Ok(key);
+        }
+    }
+}
+
+pub fn node_dir(datadir: &Path, index: usize) -> PathBuf {
+    datadir.join(format!("node-{index}"))
+}
+
+/// Reads a secp256k1 key written as hex.
+pub fn read_key(path: &Path) -> Result<SecretKey, crate::NodeError> {
+    let key_error = |why| crate::NodeError::Key {
+        path: path.to_owned(),
+        why,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| crate::NodeError::File {
+        what: "reading the key file",
+        path: path.to_owned(),
+        source,
+    })?;
+    let bytes = hex::decode(text.trim().trim_start_matches("0x"))
+        .map_err(|_| key_error("it is not hex"))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| key_error("it must hold 32 bytes"))?;
+    SecretKey::from_byte_array(bytes).map_err(|_| key_error("it is not a valid secp256k1 key"))
+}
+
+/// Writes `DIR/genesis.json` and `DIR/node-i/validator.key`, or reuses them if present.
+pub fn init(config: &DevnetConfig) -> Result<DeliveryGenesis, DevnetError> {
+    let genesis_path = config.datadir.join("genesis.json");
+    if genesis_path.exists() {
+        let genesis = DeliveryGenesis::load(&genesis_path).map_err(Box::new)?;
+        if genesis.validators.len() != config.validators {
+            return Err(DevnetError::Size {
+                path: config.datadir.clone(),
+                found: genesis.validators.len(),
+            });
+        }
+        println!(
+            "Continuing the devnet in {} (its genesis fixes the keys, ports, timeouts and \
+             block interval; remove the directory to change them)",
+            config.datadir.display()
+        );
+        return Ok(genesis);
+    }
+    if !(1..=VALIDATORS_MAX).contains(&config.validators) {
+        return Err(DevnetError::Validators);
+    }
+    let mut validators = Vec::new();
+    for i in 0..config.validators {
+        let dir = node_dir(&config.datadir, i);
+        std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+        let key = random_key()?;
+        let key_path = dir.join("validator.key");
+        std::fs::write(&key_path, format!("{}\n", hex::encode(key.secret_bytes())))
+            .map_err(io("writing", &key_path))?;
+        let port = |offset: usize| {
+            u16::try_from(usize::from(config.base_port) + offset + i).map_err(|_| {
+                DevnetError::Port {
+                    base: config.base_port,
+                    offset: offset + i,
+                }
+            })
+        };
+        validators.push(GenesisValidator {
+            address: key_address(&key),
+            rpc: SocketAddr::from((Ipv4Addr::LOCALHOST, port(0)?)),
+            p2p: SocketAddr::from((Ipv4Addr::LOCALHOST, port(100)?)),
+        });
+    }
+    let third = (config.timeout_propose_ms / 3).max(1);
+    let genesis = DeliveryGenesis {
+        chain_id: 0xb77c,
+        genesis_time_ms: now_ms(),
+        validators,
+        timeouts: TimeoutsMs {
+            propose: config.timeout_propose_ms,
+            prevote: third,
+            precommit: third,
+            delta: third,
+        },
+        block_interval_ms: config.block_interval_ms,
+    };
+    let text = serde_json::to_string_pretty(&genesis).map_err(|source| {
+        DevnetError::Node(Box::new(crate::NodeError::Json {
+            what: "writing the genesis",
+            path: genesis_path.clone(),
+            source,
+        }))
+    })?;
+    std::fs::write(&genesis_path, text).map_err(io("writing", &genesis_path))?;
+    Ok(genesis)
+}
+
+fn spawn_validator(
+    datadir: &Path,
+    index: usize,
+    genesis: &DeliveryGenesis,
+) -> Result<Child, DevnetError> {
+    let dir = node_dir(datadir, index);
+    let log_path = dir.join("node.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(io("opening", &log_path))?;
+    let exe = std::env::current_exe().map_err(io("finding", Path::new("the bttc binary")))?;
+    Command::new(&exe)
+        .arg("delivery")
+        .arg("--datadir")
+        .arg(&dir)
+        .arg("--genesis")
+        .arg(datadir.join("genesis.json"))
+        .arg("--key-file")
+        .arg(dir.join("validator.key"))
+        .arg("--http")
+        .arg(genesis.validators[index].rpc.to_string())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io("opening", &log_path))?)
+        .stderr(log)
+        .spawn()
+        .map_err(io("starting", &exe))
+}
+
+fn terminate(child: &Child) {
+    // SAFETY: kill(2) with a pid we spawned and still own; no memory is touched.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+}
+
+/// Starts the devnet and shows its status until Ctrl-C or SIGTERM; then stops every
+/// validator and waits for them.
+pub fn run(config: DevnetConfig) -> Result<(), DevnetError> {
+    let genesis = init(&config)?;
+    println!(
+        "Delivery devnet: {} validators, chain id {}, data in {}",
+        genesis.validators.len(),
+        genesis.chain_id,
+        config.datadir.display()
+    );
+    for (i, v) in genesis.validators.iter().enumerate() {
+        println!(
+            "  node-{i} {}  rpc http://{}  quic {}",
+            v.address, v.rpc, v.p2p
+        );
+    }
+    if config.init_only {
+        return Ok(());
+    }
+    let mut children = Vec::new();
+    for i in 0..genesis.validators.len() {
+        children.push(spawn_validator(&config.datadir, i, &genesis)?);
+    }
+    println!(
+        "Logs in {}/node-*/node.log. Ctrl-C stops all validators.\n",
+        config.datadir.display()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(io("starting", Path::new("the status runtime")))?;
+    let clients = genesis
+        .validators
+        .iter()
+        .map(|v| {
+            HttpClientBuilder::default()
+                .request_timeout(Duration::from_millis(400))
+                .build(format!("http://{}", v.rpc))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    runtime.block_on(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(io("listening for", Path::new("SIGTERM")))?;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = tick.tick() => {
+                    let mut parts = Vec::new();
+                    for (i, c) in clients.iter().enumerate() {
+                        let status: Result<Value, _> = c.request("delivery_status", rpc_params![]).await;
+                        parts.push(match status {
+                            Ok(s) => format!("n{i} h{} r{} p{}", s["height"], s["round"], s["peers"]),
+                            Err(_) => format!("n{i} down"),
+                        });
+                    }
+                    print!("\r{}   ", parts.join(" | "));
+                    let _ = std::io::stdout().flush();
+                }
+            }
+        }
+        Ok::<_, DevnetError>(())
+    })?;
+    println!("\nstopping {} validators", children.len());
+    for child in &children {
+        terminate(child);
+    }
+    for (i, mut child) in children.into_iter().enumerate() {
+        let status = child
+            .wait()
+            .map_err(io("waiting for", Path::new("a validator")))?;
+        println!("node-{i} exited: {status}");
+    }
+    Ok(())
+}
