@@ -214,12 +214,234 @@ pub fn trie_key(owner: Option<B256>, path: &Nibbles) -> Vec<u8> {
     key
 }
 
-/// Key prefix of every node of one storage trie.
-pub fn trie_owner_prefix(owner: &B256) -> [u8; 33] {
-    let mut key = [1u8; 33];
-    key[1..].copy_from_slice(owner.as_slice());
-    key
+/// The chain tables' keys and values.
+mod chain {
+    use super::*;
+    use crate::table::{Decode, Encode};
+    use alloy_consensus::Header;
+    use alloy_primitives::Address;
+
+    impl Encode for Account {
+        type Encoded = Vec<u8>;
+
+        fn encode(&self) -> Vec<u8> {
+            encode_account(self)
+        }
+    }
+
+    impl Decode for Account {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            decode_account(bytes)
+        }
+    }
+
+    impl Encode for Header {
+        type Encoded = Vec<u8>;
+
+        fn encode(&self) -> Vec<u8> {
+            alloy_rlp::encode(self)
+        }
+    }
+
+    impl Decode for Header {
+        fn decode(mut bytes: &[u8]) -> Result<Self, CodecError> {
+            <Header as alloy_rlp::Decodable>::decode(&mut bytes)
+                .map_err(|e| corrupt("header", e.to_string()))
+        }
+    }
+
+    /// A block's transactions with their senders.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Body(pub Vec<RecoveredTx>);
+
+    impl Encode for Body {
+        type Encoded = Vec<u8>;
+
+        fn encode(&self) -> Vec<u8> {
+            encode_body(&self.0)
+        }
+    }
+
+    impl Decode for Body {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            decode_body(bytes).map(Body)
+        }
+    }
+
+    /// A block's receipts.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct BlockReceipts(pub Vec<StoredReceipt>);
+
+    impl Encode for BlockReceipts {
+        type Encoded = Vec<u8>;
+
+        fn encode(&self) -> Vec<u8> {
+            encode_receipts(&self.0)
+        }
+    }
+
+    impl Decode for BlockReceipts {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            decode_receipts(bytes).map(BlockReceipts)
+        }
+    }
+
+    /// Where a committed transaction is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct TxLocation {
+        pub block: u64,
+        pub index: u32,
+    }
+
+    impl Encode for TxLocation {
+        type Encoded = [u8; 12];
+
+        fn encode(&self) -> [u8; 12] {
+            encode_tx_location(self.block, self.index)
+        }
+    }
+
+    impl Decode for TxLocation {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            decode_tx_location(bytes).map(|(block, index)| TxLocation { block, index })
+        }
+    }
+
+    /// `address(20) ‖ slot(32)`: an account's slots sort together.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct StorageKey {
+        pub address: Address,
+        pub slot: U256,
+    }
+
+    impl StorageKey {
+        /// The smallest key of `address`'s slots.
+        pub fn first_of(address: Address) -> Self {
+            Self {
+                address,
+                slot: U256::ZERO,
+            }
+        }
+    }
+
+    impl Encode for StorageKey {
+        type Encoded = [u8; 52];
+
+        fn encode(&self) -> [u8; 52] {
+            let mut key = [0u8; 52];
+            key[..20].copy_from_slice(self.address.as_slice());
+            key[20..].copy_from_slice(&self.slot.to_be_bytes::<32>());
+            key
+        }
+    }
+
+    impl Decode for StorageKey {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            let mut r = ByteReader::new(bytes, "storage key");
+            let address = r.address()?;
+            let slot = U256::from_be_bytes(r.b256()?.0);
+            r.finish()?;
+            Ok(Self { address, slot })
+        }
+    }
+
+    /// A non-zero storage value.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct StorageValue(pub U256);
+
+    impl Encode for StorageValue {
+        type Encoded = Vec<u8>;
+
+        fn encode(&self) -> Vec<u8> {
+            encode_storage_value(&self.0)
+        }
+    }
+
+    impl Decode for StorageValue {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            decode_storage_value(bytes).map(StorageValue)
+        }
+    }
+
+    /// A trie node's place: the account trie or one account's storage trie, and the path.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TrieKey {
+        pub owner: Option<B256>,
+        pub path: Nibbles,
+    }
+
+    impl Encode for TrieKey {
+        type Encoded = Vec<u8>;
+
+        fn encode(&self) -> Vec<u8> {
+            trie_key(self.owner, &self.path)
+        }
+    }
+
+    impl Decode for TrieKey {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            let what = "trie key";
+            let mut r = ByteReader::new(bytes, what);
+            let owner = match r.u8()? {
+                0 => None,
+                1 => Some(r.b256()?),
+                b => return Err(corrupt(what, format!("owner tag {b}"))),
+            };
+            let rest = r.take(r.remaining())?;
+            let (&len, packed) = rest
+                .split_last()
+                .ok_or_else(|| corrupt(what, "no path length"))?;
+            let len = usize::from(len);
+            if packed.len() != len.div_ceil(2) || len > 64 {
+                return Err(corrupt(
+                    what,
+                    format!("{} bytes for {len} nibbles", packed.len()),
+                ));
+            }
+            let nibbles: Vec<u8> = packed
+                .iter()
+                .flat_map(|b| [b >> 4, b & 0x0f])
+                .take(len)
+                .collect();
+            Ok(Self {
+                owner,
+                path: Nibbles::from_nibbles_unchecked(nibbles),
+            })
+        }
+    }
+
+    /// Keys of the chain's `Meta` table.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ChainMetaKey {
+        /// The last committed block's number.
+        Tip,
+        /// The name of the chain the database was made for.
+        Chain,
+    }
+
+    impl Encode for ChainMetaKey {
+        type Encoded = &'static [u8];
+
+        fn encode(&self) -> &'static [u8] {
+            match self {
+                ChainMetaKey::Tip => b"tip",
+                ChainMetaKey::Chain => b"chain",
+            }
+        }
+    }
+
+    impl Decode for ChainMetaKey {
+        fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+            match bytes {
+                b"tip" => Ok(ChainMetaKey::Tip),
+                b"chain" => Ok(ChainMetaKey::Chain),
+                _ => Err(corrupt("meta key", format!("unknown key {bytes:?}"))),
+            }
+        }
+    }
 }
+
+pub use chain::{BlockReceipts, Body, ChainMetaKey, StorageKey, StorageValue, TrieKey, TxLocation};
 
 /// Fixed-width keys and plain values: integers big-endian (so keys sort by number), hashes and
 /// addresses as their bytes, byte strings as they are.
@@ -230,8 +452,10 @@ mod plain {
     use bttc_engine::primitives::{ByteReader, DeliveryHeight};
 
     impl Encode for u64 {
-        fn encode(&self, out: &mut Vec<u8>) {
-            out.extend_from_slice(&self.to_be_bytes());
+        type Encoded = [u8; 8];
+
+        fn encode(&self) -> [u8; 8] {
+            self.to_be_bytes()
         }
     }
 
@@ -245,8 +469,10 @@ mod plain {
     }
 
     impl Encode for DeliveryHeight {
-        fn encode(&self, out: &mut Vec<u8>) {
-            self.0.encode(out);
+        type Encoded = [u8; 8];
+
+        fn encode(&self) -> [u8; 8] {
+            self.to_be_bytes()
         }
     }
 
@@ -257,8 +483,10 @@ mod plain {
     }
 
     impl Encode for B256 {
-        fn encode(&self, out: &mut Vec<u8>) {
-            out.extend_from_slice(self.as_slice());
+        type Encoded = [u8; 32];
+
+        fn encode(&self) -> [u8; 32] {
+            self.0
         }
     }
 
@@ -272,8 +500,10 @@ mod plain {
     }
 
     impl Encode for Address {
-        fn encode(&self, out: &mut Vec<u8>) {
-            out.extend_from_slice(self.as_slice());
+        type Encoded = [u8; 20];
+
+        fn encode(&self) -> [u8; 20] {
+            self.0.0
         }
     }
 
@@ -287,8 +517,10 @@ mod plain {
     }
 
     impl Encode for Bytes {
-        fn encode(&self, out: &mut Vec<u8>) {
-            out.extend_from_slice(self);
+        type Encoded = Bytes;
+
+        fn encode(&self) -> Bytes {
+            self.clone()
         }
     }
 
@@ -317,7 +549,19 @@ mod tests {
         }
 
         #[test]
+        fn trie_keys_round_trip(owner: Option<[u8; 32]>, path in prop::collection::vec(0u8..16, 0..64)) {
+            use crate::table::{Decode, Encode};
+            let key = TrieKey { owner: owner.map(B256::from), path: Nibbles::from_nibbles_unchecked(path) };
+            prop_assert_eq!(TrieKey::decode(key.encode().as_ref()).unwrap(), key);
+        }
+
+        #[test]
         fn decoders_never_panic(bytes: Vec<u8>) {
+            use crate::table::Decode;
+            let _ = TrieKey::decode(&bytes);
+            let _ = StorageKey::decode(&bytes);
+            let _ = ChainMetaKey::decode(&bytes);
+            let _ = <alloy_consensus::Header as Decode>::decode(&bytes);
             let _ = decode_account(&bytes);
             let _ = decode_body(&bytes);
             let _ = decode_receipts(&bytes);

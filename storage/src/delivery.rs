@@ -283,10 +283,12 @@ pub enum MetaKey {
 }
 
 impl Encode for MetaKey {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(match self {
+    type Encoded = &'static [u8];
+
+    fn encode(&self) -> &'static [u8] {
+        match self {
             MetaKey::App => b"app",
-        });
+        }
     }
 }
 
@@ -311,10 +313,14 @@ pub struct SignedKey {
 }
 
 impl Encode for SignedKey {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.height.encode(out);
-        out.extend_from_slice(&self.round.to_be_bytes());
-        out.push(self.kind as u8);
+    type Encoded = [u8; 13];
+
+    fn encode(&self) -> [u8; 13] {
+        let mut key = [0u8; 13];
+        key[..8].copy_from_slice(&self.height.to_be_bytes());
+        key[8..12].copy_from_slice(&self.round.to_be_bytes());
+        key[12] = self.kind as u8;
+        key
     }
 }
 
@@ -344,13 +350,16 @@ impl Decode for SignedKey {
 /// `kind(1) ‖ message`: a signed proposal, a signed prevote, or a precommit with its side
 /// results.
 impl Encode for SignedMessage {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.push(self.kind() as u8);
+    type Encoded = Vec<u8>;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = vec![self.kind() as u8];
         match self {
-            SignedMessage::Proposal(p) => p.encode(out),
+            SignedMessage::Proposal(p) => p.encode(&mut out),
             SignedMessage::Prevote(v) => out.extend_from_slice(&encode_signed_vote(v)),
-            SignedMessage::Precommit(c) => c.encode(out),
+            SignedMessage::Precommit(c) => c.encode(&mut out),
         }
+        out
     }
 }
 
@@ -402,12 +411,16 @@ impl PrecommitKey {
 }
 
 impl Encode for PrecommitKey {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.height.encode(out);
-        out.extend_from_slice(&self.round.to_be_bytes());
-        out.extend_from_slice(self.validator.as_slice());
-        out.push(u8::from(self.value.is_some()));
-        out.extend_from_slice(self.value.unwrap_or_default().as_slice());
+    type Encoded = [u8; 65];
+
+    fn encode(&self) -> [u8; 65] {
+        let mut key = [0u8; 65];
+        key[..8].copy_from_slice(&self.height.to_be_bytes());
+        key[8..12].copy_from_slice(&self.round.to_be_bytes());
+        key[12..32].copy_from_slice(self.validator.as_slice());
+        key[32] = u8::from(self.value.is_some());
+        key[33..].copy_from_slice(self.value.unwrap_or_default().as_slice());
+        key
     }
 }
 
@@ -428,8 +441,10 @@ impl Decode for PrecommitKey {
 }
 
 impl Encode for WalEntry {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&encode_wal_entry(self));
+    type Encoded = Vec<u8>;
+
+    fn encode(&self) -> Vec<u8> {
+        encode_wal_entry(self)
     }
 }
 
@@ -440,8 +455,10 @@ impl Decode for WalEntry {
 }
 
 impl Encode for Block {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&Block::encode(self));
+    type Encoded = Vec<u8>;
+
+    fn encode(&self) -> Vec<u8> {
+        Block::encode(self)
     }
 }
 
@@ -452,8 +469,12 @@ impl Decode for Block {
 }
 
 impl Encode for CommitVote {
-    fn encode(&self, out: &mut Vec<u8>) {
-        CommitVote::encode(self, out);
+    type Encoded = Vec<u8>;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        CommitVote::encode(self, &mut out);
+        out
     }
 }
 
@@ -471,8 +492,12 @@ impl Decode for CommitVote {
 pub struct Commit(pub Vec<CommitVote>);
 
 impl Encode for Commit {
-    fn encode(&self, out: &mut Vec<u8>) {
-        encode_commit(&self.0, out);
+    type Encoded = Vec<u8>;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_commit(&self.0, &mut out);
+        out
     }
 }
 
@@ -489,9 +514,12 @@ impl Decode for Commit {
 /// last_validators ‖ pending side transactions`; the entries and nonces have tables of their
 /// own.
 impl Encode for AppState {
-    fn encode(&self, out: &mut Vec<u8>) {
+    type Encoded = Vec<u8>;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
         out.extend_from_slice(&self.chain_id.to_be_bytes());
-        self.height.encode(out);
+        out.extend_from_slice(&self.height.to_be_bytes());
         out.extend_from_slice(self.block_hash.as_slice());
         out.extend_from_slice(&self.time_ms.to_be_bytes());
         out.extend_from_slice(self.app_hash.as_slice());
@@ -502,13 +530,14 @@ impl Encode for AppState {
         }
         out.extend_from_slice(&(self.pending_side.len() as u32).to_be_bytes());
         for (height, payloads) in &self.pending_side {
-            height.encode(out);
+            out.extend_from_slice(&height.to_be_bytes());
             out.extend_from_slice(&(payloads.len() as u32).to_be_bytes());
             for p in payloads {
                 out.extend_from_slice(&(p.len() as u32).to_be_bytes());
                 out.extend_from_slice(p);
             }
         }
+        out
     }
 }
 

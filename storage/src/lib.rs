@@ -8,7 +8,6 @@ pub mod table;
 
 use alloy_consensus::Header;
 use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_rlp::{Decodable, Encodable};
 use alloy_trie::{Nibbles, nodes::TrieNode};
 use bttc_engine::{
     chain::BlockReader,
@@ -19,55 +18,52 @@ use bttc_engine::{
     },
     primitives::{Account, BlockNumber, RecoveredTx, StoredReceipt},
 };
-use codec::CodecError;
-use libmdbx::{
-    Database, DatabaseOptions, Mode, RO, RW, ReadWriteOptions, TableFlags, Transaction, WriteFlags,
-    WriteMap,
+use codec::{
+    BlockReceipts, Body, ChainMetaKey, CodecError, StorageKey, StorageValue, TrieKey, TxLocation,
 };
-use std::{borrow::Cow, path::Path};
+use libmdbx::{Database, DatabaseOptions, Mode, ReadWriteOptions, TableFlags, WriteMap};
+use std::path::Path;
+use table::{DbTx, Decode, Table, Tx};
+use tables::{
+    Accounts, Bodies, Bytecodes, CanonicalHashes, HeaderNumbers, Headers, Meta, Storage, TrieNodes,
+    TxLookup,
+};
 
-/// Table names. Keys and values are described beside each.
+/// The chain environment's tables.
 pub mod tables {
-    /// block number (8, BE) → RLP header
-    pub const HEADERS: &str = "Headers";
-    /// block number → block hash (canonical chain)
-    pub const CANONICAL: &str = "CanonicalHashes";
-    /// block hash → block number
-    pub const HEADER_NUMBERS: &str = "HeaderNumbers";
-    /// block number → body (senders and EIP-2718 transactions)
-    pub const BODIES: &str = "Bodies";
-    /// block number → receipts
-    pub const RECEIPTS: &str = "Receipts";
-    /// transaction hash → block number and index
-    pub const TX_LOOKUP: &str = "TxLookup";
-    /// address → account
-    pub const ACCOUNTS: &str = "Accounts";
-    /// address ‖ slot → value (non-zero values only)
-    pub const STORAGE: &str = "Storage";
-    /// code hash → bytecode
-    pub const BYTECODES: &str = "Bytecodes";
-    /// trie owner ‖ path → RLP trie node
-    pub const TRIE_NODES: &str = "TrieNodes";
-    /// name → value (tip, genesis hash, chain name)
-    pub const META: &str = "Meta";
+    use crate::{
+        codec::{BlockReceipts, Body, ChainMetaKey, StorageKey, StorageValue, TrieKey, TxLocation},
+        table::tables,
+    };
+    use alloy_consensus::Header;
+    use alloy_primitives::{Address, B256, Bytes};
+    use bttc_engine::primitives::{Account, BlockNumber};
 
-    pub const ALL: [&str; 11] = [
-        HEADERS,
-        CANONICAL,
-        HEADER_NUMBERS,
-        BODIES,
-        RECEIPTS,
-        TX_LOOKUP,
-        ACCOUNTS,
-        STORAGE,
-        BYTECODES,
-        TRIE_NODES,
-        META,
-    ];
+    tables! {
+        /// block number → header (RLP)
+        Headers: BlockNumber => Header;
+        /// block number → block hash (canonical chain)
+        CanonicalHashes: BlockNumber => B256;
+        /// block hash → block number
+        HeaderNumbers: B256 => BlockNumber;
+        /// block number → body (senders and EIP-2718 transactions)
+        Bodies: BlockNumber => Body;
+        /// block number → receipts
+        Receipts: BlockNumber => BlockReceipts;
+        /// transaction hash → block number and index
+        TxLookup: B256 => TxLocation;
+        /// address → account
+        Accounts: Address => Account;
+        /// address ‖ slot → value (non-zero values only)
+        Storage: StorageKey => StorageValue;
+        /// code hash → bytecode
+        Bytecodes: B256 => Bytes;
+        /// trie owner ‖ path → RLP trie node
+        TrieNodes: TrieKey => Bytes;
+        /// the tip's number, the chain's name
+        Meta: ChainMetaKey => Bytes;
+    }
 }
-
-const META_TIP: &[u8] = b"tip";
-const META_CHAIN: &[u8] = b"chain";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -90,11 +86,6 @@ pub enum StorageError {
     },
     #[error(transparent)]
     Value(#[from] CodecError),
-    #[error("stored header of block {number} does not decode: {source}")]
-    Header {
-        number: BlockNumber,
-        source: alloy_rlp::Error,
-    },
     #[error("database at {path} belongs to chain {found}, not {expected}")]
     WrongChain {
         path: String,
@@ -185,17 +176,6 @@ impl bttc_engine::env::ChainStore for ChainDb {
     }
 }
 
-fn be(n: u64) -> [u8; 8] {
-    n.to_be_bytes()
-}
-
-fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
-    let mut key = [0u8; 52];
-    key[..20].copy_from_slice(address.as_slice());
-    key[20..].copy_from_slice(&slot.to_be_bytes::<32>());
-    key
-}
-
 impl ChainDb {
     /// Opens (creating if needed) the database in directory `path`, for the chain named
     /// `chain`; refuses a database made for another chain.
@@ -220,14 +200,16 @@ impl ChainDb {
                 ..Default::default()
             },
         )?;
-        let txn = db.begin_rw_txn()?;
-        for name in tables::ALL {
-            txn.create_table(Some(name), TableFlags::empty())?;
+        {
+            let txn = db.begin_rw_txn()?;
+            for name in tables::ALL {
+                txn.create_table(Some(name), TableFlags::empty())?;
+            }
+            txn.commit()?;
         }
-        let meta = txn.open_table(Some(tables::META))?;
-        let stored: Option<Vec<u8>> = txn.get(&meta, META_CHAIN)?;
-        match stored {
-            Some(found) if found != chain.as_bytes() => {
+        let txn = table::begin_write(&db)?;
+        match txn.get::<Meta>(&ChainMetaKey::Chain)? {
+            Some(found) if found.as_ref() != chain.as_bytes() => {
                 return Err(StorageError::WrongChain {
                     path: path.display().to_string(),
                     found: String::from_utf8_lossy(&found).into_owned(),
@@ -235,7 +217,10 @@ impl ChainDb {
                 });
             }
             Some(_) => {}
-            None => txn.put(&meta, META_CHAIN, chain.as_bytes(), WriteFlags::UPSERT)?,
+            None => txn.put::<Meta>(
+                &ChainMetaKey::Chain,
+                &Bytes::copy_from_slice(chain.as_bytes()),
+            )?,
         }
         txn.commit()?;
         Ok(Self {
@@ -247,7 +232,7 @@ impl ChainDb {
     /// A consistent read-only view of the latest committed state.
     pub fn read(&self) -> Result<ReadView<'_>, StorageError> {
         Ok(ReadView {
-            txn: self.db.begin_ro_txn()?,
+            txn: table::begin_read(&self.db)?,
             codes: &self.codes,
             db: &self.db,
         })
@@ -258,252 +243,174 @@ impl ChainDb {
     /// the commit leaves the previous tip.
     pub fn write_block(&self, block: &BlockWrite<'_>) -> Result<(), StorageError> {
         let number = block.header.number;
-        let txn = self.db.begin_rw_txn()?;
-        let open = |name| txn.open_table(Some(name));
-        let meta = open(tables::META)?;
-        let tip: Option<[u8; 8]> = txn.get(&meta, META_TIP)?;
-        let tip = tip.map(u64::from_be_bytes);
-        let expected = tip.map_or(0, |t| t + 1);
-        if number != expected {
+        let txn = table::begin_write(&self.db)?;
+        let tip = tip_of(&txn)?;
+        if number != tip.map_or(0, |t| t + 1) {
             return Err(StorageError::NotNext { number, tip });
         }
-
-        let mut header_rlp = Vec::with_capacity(block.header.length());
-        block.header.encode(&mut header_rlp);
-        txn.put(
-            &open(tables::HEADERS)?,
-            be(number),
-            &header_rlp,
-            WriteFlags::APPEND,
-        )?;
-        txn.put(
-            &open(tables::CANONICAL)?,
-            be(number),
-            block.hash,
-            WriteFlags::APPEND,
-        )?;
-        txn.put(
-            &open(tables::HEADER_NUMBERS)?,
-            block.hash,
-            be(number),
-            WriteFlags::UPSERT,
-        )?;
-        txn.put(
-            &open(tables::BODIES)?,
-            be(number),
-            codec::encode_body(block.txs),
-            WriteFlags::APPEND,
-        )?;
-        txn.put(
-            &open(tables::RECEIPTS)?,
-            be(number),
-            codec::encode_receipts(block.receipts),
-            WriteFlags::APPEND,
-        )?;
-        let lookup = open(tables::TX_LOOKUP)?;
+        txn.append::<Headers>(&number, block.header)?;
+        txn.append::<CanonicalHashes>(&number, &block.hash)?;
+        txn.put::<HeaderNumbers>(&block.hash, &number)?;
+        txn.append::<Bodies>(&number, &Body(block.txs.to_vec()))?;
+        txn.append::<tables::Receipts>(&number, &BlockReceipts(block.receipts.to_vec()))?;
         for (index, tx) in block.txs.iter().enumerate() {
-            txn.put(
-                &lookup,
-                tx.hash,
-                codec::encode_tx_location(number, index as u32),
-                WriteFlags::UPSERT,
-            )?;
+            let location = TxLocation {
+                block: number,
+                index: index as u32,
+            };
+            txn.put::<TxLookup>(&tx.hash, &location)?;
         }
-
-        let accounts = open(tables::ACCOUNTS)?;
-        let storage = open(tables::STORAGE)?;
         for (address, change) in &block.changes.accounts {
             if change.storage_wiped {
-                delete_prefix(&txn, &storage, address.as_slice())?;
+                txn.delete_while::<Storage>(Some(&StorageKey::first_of(*address)), |k| {
+                    k.address == *address
+                })?;
             }
             match &change.account {
-                Some(account) => txn.put(
-                    &accounts,
-                    address,
-                    codec::encode_account(account),
-                    WriteFlags::UPSERT,
-                )?,
+                Some(account) => txn.put::<Accounts>(address, account)?,
                 None => {
-                    txn.del(&accounts, address, None)?;
+                    txn.delete::<Accounts>(address)?;
                 }
             }
             for (slot, value) in &change.storage {
-                let key = storage_key(address, slot);
+                let key = StorageKey {
+                    address: *address,
+                    slot: *slot,
+                };
                 if value.is_zero() {
-                    txn.del(&storage, key, None)?;
+                    txn.delete::<Storage>(&key)?;
                 } else {
-                    txn.put(
-                        &storage,
-                        key,
-                        codec::encode_storage_value(value),
-                        WriteFlags::UPSERT,
-                    )?;
+                    txn.put::<Storage>(&key, &StorageValue(*value))?;
                 }
             }
         }
-        let codes = open(tables::BYTECODES)?;
         for (hash, code) in &block.changes.codes {
-            txn.put(&codes, hash, code, WriteFlags::UPSERT)?;
+            txn.put::<Bytecodes>(hash, code)?;
         }
 
-        let nodes = open(tables::TRIE_NODES)?;
         let update = block.root_update;
         for owner in &update.wiped_storage {
-            delete_prefix(&txn, &nodes, &codec::trie_owner_prefix(owner))?;
+            let first = TrieKey {
+                owner: Some(*owner),
+                path: Nibbles::default(),
+            };
+            txn.delete_while::<TrieNodes>(Some(&first), |k| k.owner == Some(*owner))?;
         }
         // Node writes come out of hash maps in no order; written in key order, neighbouring
         // nodes land on the same pages and the B-tree is walked once.
         let storage_writes = update.storage_writes.iter().map(|(o, w)| (Some(*o), w));
-        let mut node_writes: Vec<(Vec<u8>, Option<&Vec<u8>>)> = storage_writes
+        let mut node_writes: Vec<(TrieKey, Option<&Vec<u8>>)> = storage_writes
             .chain(std::iter::once((None, &update.account_writes)))
             .flat_map(|(owner, writes)| {
                 writes
                     .iter()
-                    .map(move |(path, node)| (codec::trie_key(owner, path), node.as_ref()))
+                    .map(move |(path, node)| (TrieKey { owner, path: *path }, node.as_ref()))
             })
             .collect();
-        node_writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        node_writes.sort_by_cached_key(|(key, _)| table::Encode::encode(key));
         for (key, node) in node_writes {
             match node {
-                Some(rlp) => txn.put(&nodes, key, rlp, WriteFlags::UPSERT)?,
+                Some(rlp) => txn.put::<TrieNodes>(&key, &Bytes::copy_from_slice(rlp))?,
                 None => {
-                    txn.del(&nodes, key, None)?;
+                    txn.delete::<TrieNodes>(&key)?;
                 }
             }
         }
-        txn.put(&meta, META_TIP, be(number), WriteFlags::UPSERT)?;
-        txn.commit()?;
-        Ok(())
+        txn.put::<Meta>(
+            &ChainMetaKey::Tip,
+            &Bytes::copy_from_slice(&number.to_be_bytes()),
+        )?;
+        txn.commit()
     }
 }
 
-/// Deletes every entry whose key starts with `prefix`.
-fn delete_prefix(
-    txn: &Transaction<'_, RW, WriteMap>,
-    table: &libmdbx::Table<'_>,
-    prefix: &[u8],
-) -> Result<(), StorageError> {
-    let mut cursor = txn.cursor(table)?;
-    let mut entry: Option<(Vec<u8>, ())> = cursor.set_range(prefix)?;
-    while let Some((key, ())) = entry {
-        if !key.starts_with(prefix) {
-            break;
-        }
-        cursor.del(WriteFlags::empty())?;
-        entry = cursor.get_current()?;
-    }
-    Ok(())
+/// The stored tip's number.
+fn tip_of<K: libmdbx::TransactionKind>(
+    txn: &Tx<'_, K>,
+) -> Result<Option<BlockNumber>, StorageError> {
+    txn.get::<Meta>(&ChainMetaKey::Tip)?
+        .map(|bytes| {
+            u64::decode(&bytes).map_err(|source| StorageError::Codec {
+                table: Meta::NAME,
+                source,
+            })
+        })
+        .transpose()
 }
 
 /// A read-only snapshot of the database; implements the engine's state and trie readers.
 pub struct ReadView<'db> {
-    txn: Transaction<'db, RO, WriteMap>,
+    txn: DbTx<'db>,
     codes: &'db CodeCache,
     db: &'db Database<WriteMap>,
 }
 
 impl ReadView<'_> {
-    fn get<T>(
-        &self,
-        table: &str,
-        key: impl AsRef<[u8]>,
-        decode: impl FnOnce(&[u8]) -> Result<T, StorageError>,
-    ) -> Result<Option<T>, StorageError> {
-        let t = self.txn.open_table(Some(table))?;
-        let value: Option<Cow<'_, [u8]>> = self.txn.get(&t, key)?;
-        value.map(|v| decode(&v)).transpose()
-    }
-
     /// The number of the last committed block, if any.
     pub fn tip_at(&self) -> Result<Option<BlockNumber>, StorageError> {
-        self.get(tables::META, META_TIP, |v| {
-            Ok(u64::from_be_bytes(v.try_into().map_err(|_| {
-                CodecError {
-                    what: "tip",
-                    why: format!("{} bytes", v.len()),
-                }
-            })?))
-        })
+        tip_of(&self.txn)
     }
 
     pub fn header_at(&self, number: BlockNumber) -> Result<Option<Header>, StorageError> {
-        self.get(tables::HEADERS, be(number), |mut v| {
-            Header::decode(&mut v).map_err(|source| StorageError::Header { number, source })
-        })
+        self.txn.get::<Headers>(&number)
     }
 
     pub fn canonical_hash_at(&self, number: BlockNumber) -> Result<Option<B256>, StorageError> {
-        self.get(tables::CANONICAL, be(number), |v| Ok(B256::from_slice(v)))
+        self.txn.get::<CanonicalHashes>(&number)
     }
 
     pub fn block_number_at(&self, hash: &B256) -> Result<Option<BlockNumber>, StorageError> {
-        self.get(tables::HEADER_NUMBERS, hash, |v| {
-            Ok(u64::from_be_bytes(v.try_into().map_err(|_| {
-                CodecError {
-                    what: "header number",
-                    why: format!("{} bytes", v.len()),
-                }
-            })?))
-        })
+        self.txn.get::<HeaderNumbers>(hash)
     }
 
     pub fn body_at(&self, number: BlockNumber) -> Result<Option<Vec<RecoveredTx>>, StorageError> {
-        self.get(tables::BODIES, be(number), |v| Ok(codec::decode_body(v)?))
+        Ok(self.txn.get::<Bodies>(&number)?.map(|b| b.0))
     }
 
     pub fn receipts_at(
         &self,
         number: BlockNumber,
     ) -> Result<Option<Vec<StoredReceipt>>, StorageError> {
-        self.get(tables::RECEIPTS, be(number), |v| {
-            Ok(codec::decode_receipts(v)?)
-        })
+        Ok(self.txn.get::<tables::Receipts>(&number)?.map(|r| r.0))
     }
 
     pub fn tx_location_at(&self, hash: &B256) -> Result<Option<(BlockNumber, u32)>, StorageError> {
-        self.get(tables::TX_LOOKUP, hash, |v| {
-            Ok(codec::decode_tx_location(v)?)
-        })
+        Ok(self.txn.get::<TxLookup>(hash)?.map(|l| (l.block, l.index)))
     }
 
     pub fn account_at(&self, address: &Address) -> Result<Option<Account>, StorageError> {
-        self.get(tables::ACCOUNTS, address, |v| Ok(codec::decode_account(v)?))
+        self.txn.get::<Accounts>(address)
     }
 
     pub fn storage_at(&self, address: &Address, slot: &U256) -> Result<U256, StorageError> {
+        let key = StorageKey {
+            address: *address,
+            slot: *slot,
+        };
         Ok(self
-            .get(tables::STORAGE, storage_key(address, slot), |v| {
-                Ok(codec::decode_storage_value(v)?)
-            })?
+            .txn
+            .get::<Storage>(&key)?
+            .map(|v| v.0)
             .unwrap_or_default())
     }
 
     /// Recomputes the state root from the account and storage tables alone, ignoring the
     /// stored trie nodes: the check that the incremental trie agrees with the state.
     pub fn full_state_root(&self) -> Result<B256, StorageError> {
-        let accounts_table = self.txn.open_table(Some(tables::ACCOUNTS))?;
-        let storage_table = self.txn.open_table(Some(tables::STORAGE))?;
-        let mut storage_cursor = self.txn.cursor(&storage_table)?;
         let mut leaves: Vec<(B256, Vec<u8>)> = Vec::new();
-        for entry in self
-            .txn
-            .cursor(&accounts_table)?
-            .iter_start::<Cow<'_, [u8]>, Cow<'_, [u8]>>()
-        {
-            let (key, value) = entry?;
-            let account = codec::decode_account(&value)?;
+        self.txn.walk::<Accounts>(None, |address, account| {
             let mut slots: Vec<(B256, U256)> = Vec::new();
-            for slot in storage_cursor.iter_from::<Cow<'_, [u8]>, Cow<'_, [u8]>>(&key) {
-                let (slot_key, slot_value) = slot?;
-                if !slot_key.starts_with(&key) {
-                    break;
-                }
-                let slot = U256::from_be_slice(&slot_key[20..]);
-                slots.push((
-                    bttc_engine::merkle::state_root::hashed_slot(&slot),
-                    codec::decode_storage_value(&slot_value)?,
-                ));
-            }
+            self.txn
+                .walk::<Storage>(Some(&StorageKey::first_of(address)), |key, value| {
+                    if key.address != address {
+                        return Ok(false);
+                    }
+                    slots.push((
+                        bttc_engine::merkle::state_root::hashed_slot(&key.slot),
+                        value.0,
+                    ));
+                    Ok(true)
+                })?;
             slots.sort_unstable_by_key(|s| s.0);
             let storage_root = alloy_trie::root::storage_root(slots.iter().map(|(k, v)| (*k, *v)));
             let leaf = alloy_trie::TrieAccount {
@@ -513,10 +420,11 @@ impl ReadView<'_> {
                 code_hash: account.code_hash,
             };
             leaves.push((
-                alloy_primitives::keccak256(&key[..]),
+                alloy_primitives::keccak256(address),
                 alloy_rlp::encode(leaf),
             ));
-        }
+            Ok(true)
+        })?;
         leaves.sort_unstable_by_key(|l| l.0);
         Ok(bttc_engine::merkle::trie::full_root(
             leaves
@@ -526,7 +434,7 @@ impl ReadView<'_> {
     }
 
     pub fn code_at(&self, hash: &B256) -> Result<Option<Bytes>, StorageError> {
-        self.get(tables::BYTECODES, hash, |v| Ok(Bytes::copy_from_slice(v)))
+        self.txn.get::<Bytecodes>(hash)
     }
 }
 
@@ -538,7 +446,7 @@ impl StateReader for ReadView<'_> {
     /// A read transaction of its own on the same snapshot (libmdbx serializes the operations
     /// of one transaction); `None` if a commit came in between.
     fn fork(&self) -> Option<Box<dyn StateReader + '_>> {
-        let txn = self.db.begin_ro_txn().ok()?;
+        let txn = table::begin_read(self.db).ok()?;
         (txn.id() == self.txn.id()).then(|| {
             Box::new(ReadView {
                 txn,
@@ -614,42 +522,32 @@ impl BlockReader for ReadView<'_> {
         to: BlockNumber,
         visit: &mut dyn FnMut(BlockNumber, &alloy_primitives::Bloom) -> bool,
     ) -> Result<(), StateError> {
-        let table = self
-            .txn
-            .open_table(Some(tables::HEADERS))
-            .map_err(|e| state_err(e.into()))?;
-        let mut cursor = self.txn.cursor(&table).map_err(|e| state_err(e.into()))?;
-        for entry in cursor.iter_from::<Cow<'_, [u8]>, Cow<'_, [u8]>>(&be(from)) {
-            let (key, value) = entry.map_err(|e| state_err(e.into()))?;
-            let number = u64::from_be_bytes(key.as_ref().try_into().map_err(|_| {
-                state_err(StorageError::from(CodecError {
-                    what: "header key",
-                    why: format!("{} bytes", key.len()),
-                }))
-            })?);
-            if number > to {
-                break;
-            }
-            let bloom = bttc_engine::chain::header_rlp_bloom(&value).ok_or_else(|| {
-                state_err(StorageError::from(CodecError {
-                    what: "header",
-                    why: format!("block {number} has no logs bloom where a header has it"),
-                }))
-            })?;
-            if !visit(number, &alloy_primitives::Bloom::from(*bloom)) {
-                break;
-            }
-        }
-        Ok(())
+        self.txn
+            .walk_raw::<Headers>(Some(&from), |number, rlp| {
+                if number > to {
+                    return Ok(false);
+                }
+                let bloom = bttc_engine::chain::header_rlp_bloom(rlp).ok_or_else(|| {
+                    StorageError::Codec {
+                        table: Headers::NAME,
+                        source: CodecError::new(
+                            "header",
+                            format!("block {number} has no logs bloom where a header has it"),
+                        ),
+                    }
+                })?;
+                Ok(visit(number, &alloy_primitives::Bloom::from(*bloom)))
+            })
+            .map_err(state_err)
     }
 }
 
 impl TrieReader for ReadView<'_> {
     fn trie_node(&self, owner: TrieOwner, path: &Nibbles) -> Result<Option<Vec<u8>>, TrieError> {
-        self.get(tables::TRIE_NODES, codec::trie_key(owner, path), |v| {
-            Ok(v.to_vec())
-        })
-        .map_err(|e| TrieError::Read(Box::new(e)))
+        let key = TrieKey { owner, path: *path };
+        self.txn
+            .get_with::<TrieNodes, _>(&key, <[u8]>::to_vec)
+            .map_err(|e| TrieError::Read(Box::new(e)))
     }
 
     /// Decodes straight from the memory map (read-only transactions lend their pages).
@@ -658,16 +556,11 @@ impl TrieReader for ReadView<'_> {
         owner: TrieOwner,
         path: &Nibbles,
     ) -> Result<Option<TrieNode>, TrieError> {
-        let read = |e: libmdbx::Error| TrieError::Read(Box::new(e));
-        let table = self
-            .txn
-            .open_table(Some(tables::TRIE_NODES))
-            .map_err(read)?;
-        let value: Option<Cow<'_, [u8]>> = self
-            .txn
-            .get(&table, codec::trie_key(owner, path))
-            .map_err(read)?;
-        value.map(|rlp| decode_node(owner, path, &rlp)).transpose()
+        let key = TrieKey { owner, path: *path };
+        self.txn
+            .get_with::<TrieNodes, _>(&key, |rlp| decode_node(owner, path, rlp))
+            .map_err(|e| TrieError::Read(Box::new(e)))?
+            .transpose()
     }
 }
 
@@ -730,18 +623,14 @@ mod tests {
         std::thread::scope(|scope| {
             // The writer: block 1 written, left uncommitted until the reads are done.
             scope.spawn(move || {
-                let txn = db.db.begin_rw_txn().unwrap();
-                let meta = txn.open_table(Some(tables::META)).unwrap();
-                let accounts = txn.open_table(Some(tables::ACCOUNTS)).unwrap();
-                txn.put(&meta, META_TIP, be(1), WriteFlags::UPSERT).unwrap();
-                let account = balance_change(alice, 2).accounts[&alice].account.unwrap();
-                txn.put(
-                    &accounts,
-                    alice,
-                    codec::encode_account(&account),
-                    WriteFlags::UPSERT,
+                let txn = table::begin_write(&db.db).unwrap();
+                txn.put::<Meta>(
+                    &ChainMetaKey::Tip,
+                    &Bytes::copy_from_slice(&1u64.to_be_bytes()),
                 )
                 .unwrap();
+                let account = balance_change(alice, 2).accounts[&alice].account.unwrap();
+                txn.put::<Accounts>(&alice, &account).unwrap();
                 written_tx.send(()).unwrap();
                 go.recv().unwrap();
                 txn.commit().unwrap();

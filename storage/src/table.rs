@@ -7,15 +7,11 @@ use bttc_engine::primitives::DecodeError;
 use libmdbx::{Database, RO, RW, Transaction, TransactionKind, WriteFlags, WriteMap};
 use std::borrow::Cow;
 
-/// How a key or value is stored.
+/// How a key or value is stored. Fixed-width keys encode onto the stack.
 pub trait Encode {
-    fn encode(&self, out: &mut Vec<u8>);
+    type Encoded: AsRef<[u8]>;
 
-    fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.encode(&mut out);
-        out
-    }
+    fn encode(&self) -> Self::Encoded;
 }
 
 /// How a stored key or value is read back; a short or malformed input is an error.
@@ -90,8 +86,42 @@ fn decode<T: Table, V: Decode>(bytes: &[u8]) -> Result<V, StorageError> {
 impl<K: TransactionKind> Tx<'_, K> {
     pub fn get<T: Table>(&self, key: &T::Key) -> Result<Option<T::Value>, StorageError> {
         let table = self.txn.open_table(Some(T::NAME))?;
-        let bytes: Option<Cow<'_, [u8]>> = self.txn.get(&table, key.to_bytes())?;
+        let bytes: Option<Cow<'_, [u8]>> = self.txn.get(&table, key.encode())?;
         bytes.map(|b| decode::<T, T::Value>(&b)).transpose()
+    }
+
+    /// The stored bytes of `key`'s value, lent to `read` (from the memory map in a read-only
+    /// transaction): for reading a value in place.
+    pub fn get_with<T: Table, R>(
+        &self,
+        key: &T::Key,
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, StorageError> {
+        let table = self.txn.open_table(Some(T::NAME))?;
+        let bytes: Option<Cow<'_, [u8]>> = self.txn.get(&table, key.encode())?;
+        Ok(bytes.map(|b| read(&b)))
+    }
+
+    /// Like [`Tx::walk`], with each value's stored bytes lent instead of decoded.
+    pub fn walk_raw<T: Table>(
+        &self,
+        from: Option<&T::Key>,
+        mut visit: impl FnMut(T::Key, &[u8]) -> Result<bool, StorageError>,
+    ) -> Result<(), StorageError> {
+        let table = self.txn.open_table(Some(T::NAME))?;
+        let mut cursor = self.txn.cursor(&table)?;
+        let start = from.map(Encode::encode);
+        let mut entry: Option<RawEntry<'_>> = match &start {
+            Some(key) => cursor.set_range(key.as_ref())?,
+            None => cursor.first()?,
+        };
+        while let Some((key, value)) = entry {
+            if !visit(decode::<T, T::Key>(&key)?, &value)? {
+                break;
+            }
+            entry = cursor.next()?;
+        }
+        Ok(())
     }
 
     /// Entries from `from` on (from the first when `None`), in key order, until `visit`
@@ -103,9 +133,9 @@ impl<K: TransactionKind> Tx<'_, K> {
     ) -> Result<(), StorageError> {
         let table = self.txn.open_table(Some(T::NAME))?;
         let mut cursor = self.txn.cursor(&table)?;
-        let start = from.map(Encode::to_bytes);
+        let start = from.map(Encode::encode);
         let mut entry: Option<RawEntry<'_>> = match &start {
-            Some(key) => cursor.set_range(key)?,
+            Some(key) => cursor.set_range(key.as_ref())?,
             None => cursor.first()?,
         };
         while let Some((key, value)) = entry {
@@ -154,7 +184,7 @@ impl Tx<'_, RW> {
     pub fn put<T: Table>(&self, key: &T::Key, value: &T::Value) -> Result<(), StorageError> {
         let table = self.txn.open_table(Some(T::NAME))?;
         self.txn
-            .put(&table, key.to_bytes(), value.to_bytes(), WriteFlags::UPSERT)?;
+            .put(&table, key.encode(), value.encode(), WriteFlags::UPSERT)?;
         Ok(())
     }
 
@@ -162,14 +192,14 @@ impl Tx<'_, RW> {
     pub fn append<T: Table>(&self, key: &T::Key, value: &T::Value) -> Result<(), StorageError> {
         let table = self.txn.open_table(Some(T::NAME))?;
         self.txn
-            .put(&table, key.to_bytes(), value.to_bytes(), WriteFlags::APPEND)?;
+            .put(&table, key.encode(), value.encode(), WriteFlags::APPEND)?;
         Ok(())
     }
 
     /// Removes `key`; whether it was there.
     pub fn delete<T: Table>(&self, key: &T::Key) -> Result<bool, StorageError> {
         let table = self.txn.open_table(Some(T::NAME))?;
-        Ok(self.txn.del(&table, key.to_bytes(), None)?)
+        Ok(self.txn.del(&table, key.encode(), None)?)
     }
 
     pub fn clear<T: Table>(&self) -> Result<(), StorageError> {
@@ -187,9 +217,9 @@ impl Tx<'_, RW> {
     ) -> Result<(), StorageError> {
         let table = self.txn.open_table(Some(T::NAME))?;
         let mut cursor = self.txn.cursor(&table)?;
-        let start = from.map(Encode::to_bytes);
+        let start = from.map(Encode::encode);
         let mut entry: Option<(Cow<'_, [u8]>, ())> = match &start {
-            Some(key) => cursor.set_range(key)?,
+            Some(key) => cursor.set_range(key.as_ref())?,
             None => cursor.first()?,
         };
         while let Some((key, ())) = entry {

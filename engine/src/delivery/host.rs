@@ -16,7 +16,7 @@ use super::{
     signing::{SignedVote, key_address, sign_vote, verify_votes},
     tendermint::{
         Decision, DeliveryHeight, Input, Message, Output, PROPOSALS_PER_ROUND_MAX, Round, Step,
-        Tendermint, Timeout, TimeoutConfig, Vote, VoteKind,
+        Tendermint, Timeout, TimeoutConfig, VALUES_PER_VOTER_MAX, Vote, VoteKind,
     },
     wal::{WalEntry, last_height_inputs},
     wire::{BLOCKS_PER_RESPONSE_MAX, FRAME_MAX, Wire},
@@ -294,6 +294,17 @@ impl Effects {
         }
         Ok(self.committed)
     }
+}
+
+/// How many votes of `vote`'s validator, round and kind a map keeps (an honest validator has
+/// one; an equivocator's second counts, as consensus keeps it; no more are kept).
+fn kept_of<V>(votes: &BTreeMap<(Round, Address, Option<B256>), V>, vote: &Vote) -> usize {
+    votes
+        .range(
+            (vote.round, vote.validator, None)
+                ..=(vote.round, vote.validator, Some(B256::repeat_byte(0xff))),
+        )
+        .count()
 }
 
 /// A committed block with the commit that decided it.
@@ -900,20 +911,25 @@ impl Host {
                 continue;
             }
             let v = vote.vote;
-            if v.kind == VoteKind::Prevote {
-                self.prevotes.insert((v.round, v.validator, v.value), vote);
-            }
-            // A precommit is kept before consensus sees it: the decision it may complete
-            // assembles its commit from the kept ones.
-            if let Some(c) = commit {
-                let v = c.vote.vote;
-                let key = (v.round, v.validator, v.value);
-                if !self.precommits.contains_key(&key) {
-                    self.effects
-                        .persist
-                        .ops
-                        .push(PersistOp::Precommit(c.clone()));
-                    self.precommits.insert(key, c);
+            let key = (v.round, v.validator, v.value);
+            match commit {
+                None => {
+                    if kept_of(&self.prevotes, &v) < VALUES_PER_VOTER_MAX {
+                        self.prevotes.insert(key, vote);
+                    }
+                }
+                // A precommit is kept before consensus sees it: the decision it may complete
+                // assembles its commit from the kept ones.
+                Some(c) => {
+                    if !self.precommits.contains_key(&key)
+                        && kept_of(&self.precommits, &v) < VALUES_PER_VOTER_MAX
+                    {
+                        self.effects
+                            .persist
+                            .ops
+                            .push(PersistOp::Precommit(c.clone()));
+                        self.precommits.insert(key, c);
+                    }
                 }
             }
             self.handle_core(now_ms, Input::Message(Message::Vote(vote.vote)));
