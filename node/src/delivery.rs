@@ -182,7 +182,10 @@ impl DeliveryBackend for Shared {
                 payload,
                 reply,
             })
-            .map_err(|_| DeliverySubmitError::Closed)?;
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => DeliverySubmitError::Busy,
+                mpsc::error::TrySendError::Closed(_) => DeliverySubmitError::Closed,
+            })?;
         Ok(answer.await.map_err(|_| DeliverySubmitError::Closed)??)
     }
 }
@@ -350,41 +353,59 @@ impl Driver {
         mut control: mpsc::Receiver<Control>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), NodeError> {
+        let mut first = None;
         loop {
-            let wait = Duration::from_millis(self.host.poll_timeout().saturating_sub(now_ms()));
-            let effects = tokio::select! {
+            // Messages that have already arrived go first (one bounded batch), then whatever
+            // timer is due: neither a stream of messages nor a timer starves the other.
+            let mut batch: Vec<Inbound> = first.take().into_iter().collect();
+            while batch.len() < BATCH_MAX {
+                match inbox.try_recv() {
+                    Ok(m) => batch.push(inbound(m)),
+                    Err(_) => break,
+                }
+            }
+            let took_messages = !batch.is_empty();
+            if took_messages {
+                let effects = self.host.handle_peers(now_ms(), batch);
+                self.carry_out(effects)?;
+            }
+            let now = now_ms();
+            if self.host.poll_timeout() <= now {
+                let effects = self.host.handle_timeout(now);
+                self.carry_out(effects)?;
+                continue;
+            }
+            if took_messages {
+                continue;
+            }
+            let wait = Duration::from_millis(self.host.poll_timeout() - now);
+            tokio::select! {
                 biased;
                 _ = stop.changed() => break,
-                first = inbox.recv() => {
-                    let Some(first) = first else { break };
-                    let mut batch = vec![inbound(first)];
-                    while batch.len() < BATCH_MAX {
-                        match inbox.try_recv() {
-                            Ok(m) => batch.push(inbound(m)),
-                            Err(_) => break,
-                        }
-                    }
-                    self.host.handle_peers(now_ms(), batch)
-                }
-                request = control.recv() => match request {
-                    Some(Control::Submit { kind, payload, reply }) => {
-                        let _ = reply.send(self.host.submit(kind, payload));
-                        continue;
-                    }
-                    Some(Control::SideResult(result)) => {
-                        let mut results = vec![result];
-                        while let Ok(Control::SideResult(r)) = control.try_recv() {
-                            results.push(r);
-                        }
-                        self.host.handle_side_results(now_ms(), results)
-                    }
+                message = inbox.recv() => match message {
+                    Some(m) => first = Some(inbound(m)),
                     None => break,
                 },
-                _ = tokio::time::sleep_until((Instant::now() + wait).into()) => {
-                    self.host.handle_timeout(now_ms())
+                request = control.recv() => {
+                    let Some(request) = request else { break };
+                    let mut results = Vec::new();
+                    let mut next = Some(request);
+                    while let Some(request) = next {
+                        match request {
+                            Control::Submit { kind, payload, reply } => {
+                                let _ = reply.send(self.host.submit(kind, payload));
+                            }
+                            Control::SideResult(result) => results.push(result),
+                        }
+                        next = control.try_recv().ok();
+                    }
+                    if !results.is_empty() {
+                        let effects = self.host.handle_side_results(now_ms(), results);
+                        self.carry_out(effects)?;
+                    }
                 }
-            };
-            self.carry_out(effects)?;
+                _ = tokio::time::sleep_until((Instant::now() + wait).into()) => {}
+            }
         }
         self.p2p.close();
         tracing::info!(

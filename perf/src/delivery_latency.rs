@@ -2,7 +2,8 @@
 //! with no pause between heights and the given timeouts, lets them commit a number of heights,
 //! and reports the time per height (from consecutive block times: with no pause, the next
 //! proposal follows the commit at once) as p50/p90/p99, plus heights that needed more than one
-//! round.
+//! round. With `--baseline BIN` it measures that binary too, in turns with `--bttc` within
+//! the same run (baseline, candidate, baseline, ... for `--rounds` rounds), and reports both.
 
 use clap::Parser;
 use eyre::{Context, bail};
@@ -37,6 +38,12 @@ struct Args {
     /// Report file (JSON); printed to stdout as well.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Another bttc binary measured in turns with `--bttc` (e.g. the build before a change).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Turns per binary when comparing.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
 }
 
 const WARM_UP: u64 = 20;
@@ -74,14 +81,79 @@ fn stop(children: &mut [Child]) {
 
 fn main() -> eyre::Result<()> {
     let args = Args::parse();
-    if !args.bttc.exists() {
-        bail!(
-            "{} not found: build it with `cargo build --release --bin bttc`",
-            args.bttc.display()
-        );
+    let mut binaries = vec![("candidate", args.bttc.clone())];
+    if let Some(baseline) = &args.baseline {
+        binaries.insert(0, ("baseline", baseline.clone()));
     }
+    for (_, bin) in &binaries {
+        if !bin.exists() {
+            bail!(
+                "{} not found: build it with `cargo build --release --bin bttc`",
+                bin.display()
+            );
+        }
+    }
+    let rounds = if args.baseline.is_some() {
+        args.rounds.max(1)
+    } else {
+        1
+    };
+    let mut samples: Vec<(&str, Vec<u64>, u64, u64)> = Vec::new();
+    for round in 0..rounds {
+        for (name, bin) in &binaries {
+            eprintln!("round {round}: {name} ({})", bin.display());
+            let (per_height, span_ms, late) = measure(&args, bin)?;
+            samples.push((name, per_height, span_ms, late));
+        }
+    }
+    let summarize = |name: &str| {
+        let mut all: Vec<u64> = Vec::new();
+        let (mut span, mut late) = (0, 0);
+        for (n, per_height, span_ms, l) in &samples {
+            if *n == name {
+                all.extend(per_height);
+                span += span_ms;
+                late += l;
+            }
+        }
+        all.sort_unstable();
+        json!({
+            "heights": all.len(),
+            "per_height_ms": {
+                "p50": percentile(&all, 0.50),
+                "p90": percentile(&all, 0.90),
+                "p99": percentile(&all, 0.99),
+                "max": all.last(),
+                "mean": span as f64 / all.len() as f64,
+            },
+            "heights_per_s": all.len() as f64 * 1000.0 / span as f64,
+            "heights_decided_after_round_0": late,
+        })
+    };
+    let mut report = json!({
+        "tool": "delivery-latency",
+        "validators": args.validators,
+        "timeout_propose_ms": args.timeout_propose_ms,
+        "db_sync": args.db_sync,
+        "rounds": rounds,
+    });
+    for (name, bin) in &binaries {
+        report[*name] = summarize(name);
+        report[*name]["bttc"] = json!(bin.display().to_string());
+    }
+    let text = serde_json::to_string_pretty(&report)?;
+    println!("{text}");
+    if let Some(out) = args.out {
+        std::fs::write(&out, &text).wrap_err_with(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
+
+/// One network of `bin` validators: the time per height (ms) of the measured heights, their
+/// span, and how many needed a second round.
+fn measure(args: &Args, bin: &std::path::Path) -> eyre::Result<(Vec<u64>, u64, u64)> {
     let dir = tempfile::tempdir()?;
-    let status = Command::new(&args.bttc)
+    let status = Command::new(bin)
         .args(["devnet", "--init-only", "--block-interval-ms", "0"])
         .args(["--validators", &args.validators.to_string()])
         .args(["--base-port", &args.base_port.to_string()])
@@ -105,7 +177,7 @@ fn main() -> eyre::Result<()> {
     for i in 0..args.validators {
         let node = dir.path().join(format!("node-{i}"));
         children.push(
-            Command::new(&args.bttc)
+            Command::new(bin)
                 .arg("delivery")
                 .arg("--datadir")
                 .arg(&node)
@@ -159,29 +231,7 @@ fn main() -> eyre::Result<()> {
         }
     }
     stop(&mut children);
-    let mut per_height: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let per_height: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     let span_ms = times.last().unwrap() - times.first().unwrap();
-    per_height.sort_unstable();
-    let report = json!({
-        "tool": "delivery-latency",
-        "validators": args.validators,
-        "heights": per_height.len(),
-        "timeout_propose_ms": args.timeout_propose_ms,
-        "db_sync": args.db_sync,
-        "per_height_ms": {
-            "p50": percentile(&per_height, 0.50),
-            "p90": percentile(&per_height, 0.90),
-            "p99": percentile(&per_height, 0.99),
-            "max": per_height.last(),
-            "mean": span_ms as f64 / per_height.len() as f64,
-        },
-        "heights_per_s": per_height.len() as f64 * 1000.0 / span_ms as f64,
-        "heights_decided_after_round_0": late_rounds,
-    });
-    let text = serde_json::to_string_pretty(&report)?;
-    println!("{text}");
-    if let Some(out) = args.out {
-        std::fs::write(&out, &text).wrap_err_with(|| format!("writing {}", out.display()))?;
-    }
-    Ok(())
+    Ok((per_height, span_ms, late_rounds))
 }

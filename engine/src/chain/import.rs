@@ -28,8 +28,6 @@ const ETHER: u128 = 1_000_000_000_000_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("genesis file: {0}")]
-    Genesis(String),
     #[error("fork {name} activates at {at}: forks after genesis are not supported")]
     ForkAfterGenesis { name: &'static str, at: String },
     #[error("block {number}: {what} is {found}, expected {expected}")]
@@ -39,11 +37,11 @@ pub enum ImportError {
         found: String,
         expected: String,
     },
-    #[error("block {number}: transaction {index} has no valid signature: {reason}")]
+    #[error("block {number}: transaction {index} has no valid signature: {source}")]
     Signature {
         number: u64,
         index: usize,
-        reason: String,
+        source: crate::crypto::RecoverError,
     },
     #[error("block {number}: execution failed: {source}")]
     Exec { number: u64, source: ExecError },
@@ -272,10 +270,10 @@ pub fn import_block<S: StateReader + TrieReader>(
         .into_par_iter()
         .enumerate()
         .map(|(index, envelope)| {
-            let sender = recover_tx_sender(&envelope).map_err(|e| ImportError::Signature {
+            let sender = recover_tx_sender(&envelope).map_err(|source| ImportError::Signature {
                 number,
                 index,
-                reason: e.to_string(),
+                source,
             })?;
             Ok(RecoveredTx::new_unchecked(envelope, sender))
         })

@@ -690,12 +690,22 @@ impl Host {
             {
                 entry.1 = p.proposal.round;
             }
-            if let SignedMessage::Precommit(c) = &s {
-                let v = c.vote.vote;
-                self.precommits
-                    .insert((v.round, v.validator, v.value), c.clone());
+            match &s {
+                SignedMessage::Precommit(c) => {
+                    let v = c.vote.vote;
+                    self.precommits
+                        .insert((v.round, v.validator, v.value), c.clone());
+                }
+                SignedMessage::Prevote(v) => {
+                    let key = (v.vote.round, v.vote.validator, v.vote.value);
+                    self.prevotes.insert(key, *v);
+                }
+                SignedMessage::Proposal(_) => {}
             }
-            self.signed.insert((s.round(), s.kind()), s);
+            self.signed.insert((s.round(), s.kind()), s.clone());
+            // Sent again now and on every tick: the crash may have come before peers got it,
+            // and peers that lack it may be waiting for it.
+            self.send_own(s);
         }
     }
 
@@ -1263,6 +1273,106 @@ impl Host {
         if advanced {
             tracing::info!(height = self.app.height.0, %from, "caught up from a peer");
             self.start_height(now_ms);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{env::DeliveryStore, testkit::SimStore};
+
+    #[derive(Default)]
+    struct Sent(Vec<Wire>);
+
+    impl Transport for Sent {
+        fn broadcast(&mut self, wire: &Wire) {
+            self.0.push(wire.clone());
+        }
+        fn send_to(&mut self, _: Address, wire: &Wire) {
+            self.0.push(wire.clone());
+        }
+    }
+
+    struct NoChecks;
+
+    impl SideChecks for NoChecks {
+        fn submit(&mut self, _: SideCheck) {}
+    }
+
+    fn proposals(sent: &[Wire]) -> Vec<B256> {
+        sent.iter()
+            .filter_map(|w| match w {
+                Wire::Proposal { proposal, .. } => Some(proposal.proposal.value),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The proposer of height 1 among four validators, with the genesis and its config.
+    fn proposer() -> (HostConfig, AppState) {
+        let keys: Vec<SecretKey> = (1..=4)
+            .map(|i| SecretKey::from_byte_array([i; 32]).unwrap())
+            .collect();
+        let genesis = AppState::genesis(7, &keys.iter().map(key_address).collect::<Vec<_>>(), 0);
+        let first = genesis.validators.proposer();
+        let key = *keys.iter().find(|k| key_address(k) == first).unwrap();
+        (HostConfig::new(7, key, TimeoutConfig::default()), genesis)
+    }
+
+    /// A step's messages leave only after its batch is written: a crash before the write
+    /// sends nothing. A restart from what was written re-sends the same signed proposal (its
+    /// block would be built at another time, but the log or, without one, the record binds),
+    /// never a new one.
+    #[test]
+    fn nothing_leaves_before_the_batch_is_written_and_a_restart_resends_what_was_signed() {
+        let (config, genesis) = proposer();
+        for wal_max in [100_000, 0] {
+            let config = HostConfig {
+                wal_entries_per_height_max: wal_max,
+                ..config.clone()
+            };
+            let (_, effects) =
+                Host::open(config.clone(), genesis.clone(), Stored::default(), 1_000);
+            assert!(!effects.persist.is_empty());
+
+            let mut store = SimStore::default();
+            store.crash_before_next_write = true;
+            let mut sent = Sent::default();
+            assert!(
+                effects
+                    .clone()
+                    .carry_out(&mut store, &mut sent, &mut NoChecks)
+                    .is_err()
+            );
+            assert!(
+                sent.0.is_empty(),
+                "a step whose batch failed sent {:?}",
+                sent.0
+            );
+
+            effects
+                .carry_out(&mut store, &mut sent, &mut NoChecks)
+                .unwrap();
+            let first = proposals(&sent.0);
+            assert_eq!(first.len(), 1);
+            assert_eq!(store.wal_len(), 1 + usize::from(wal_max > 0));
+
+            let (host, again) = Host::open(config, genesis.clone(), store.load().unwrap(), 9_000);
+            let mut resent = Sent::default();
+            again
+                .carry_out(&mut store, &mut resent, &mut NoChecks)
+                .unwrap();
+            let values = proposals(&resent.0);
+            assert!(
+                !values.is_empty(),
+                "the proposal is sent again (log max {wal_max})"
+            );
+            assert!(
+                values.iter().all(|v| *v == first[0]),
+                "log max {wal_max}: {values:?} vs {first:?}"
+            );
+            assert_eq!(host.status().double_sign_refusals, 0);
         }
     }
 }

@@ -30,6 +30,8 @@ pub enum DeliverySubmitError {
     Tx(#[from] SubmitTxError),
     #[error("the validator is shutting down")]
     Closed,
+    #[error("the validator is busy: try again")]
+    Busy,
 }
 
 /// What the Delivery RPC needs from the node.
