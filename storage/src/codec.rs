@@ -217,7 +217,7 @@ pub fn trie_key(owner: Option<B256>, path: &Nibbles) -> Vec<u8> {
 /// The chain tables' keys and values.
 mod chain {
     use super::*;
-    use crate::table::{Decode, Encode};
+    use crate::table::{Decode, Encode, EncodesAs};
     use alloy_consensus::Header;
     use alloy_primitives::Address;
 
@@ -268,6 +268,19 @@ mod chain {
         }
     }
 
+    /// A block's transactions as the writer holds them.
+    pub struct BodyRef<'a>(pub &'a [RecoveredTx]);
+
+    impl Encode for BodyRef<'_> {
+        type Encoded = Vec<u8>;
+
+        fn encode(&self) -> Vec<u8> {
+            encode_body(self.0)
+        }
+    }
+
+    impl EncodesAs<Body> for BodyRef<'_> {}
+
     /// A block's receipts.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct BlockReceipts(pub Vec<StoredReceipt>);
@@ -285,6 +298,19 @@ mod chain {
             decode_receipts(bytes).map(BlockReceipts)
         }
     }
+
+    /// A block's receipts as the writer holds them.
+    pub struct ReceiptsRef<'a>(pub &'a [StoredReceipt]);
+
+    impl Encode for ReceiptsRef<'_> {
+        type Encoded = Vec<u8>;
+
+        fn encode(&self) -> Vec<u8> {
+            encode_receipts(self.0)
+        }
+    }
+
+    impl EncodesAs<BlockReceipts> for ReceiptsRef<'_> {}
 
     /// Where a committed transaction is.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,7 +467,10 @@ mod chain {
     }
 }
 
-pub use chain::{BlockReceipts, Body, ChainMetaKey, StorageKey, StorageValue, TrieKey, TxLocation};
+pub use chain::{
+    BlockReceipts, Body, BodyRef, ChainMetaKey, ReceiptsRef, StorageKey, StorageValue, TrieKey,
+    TxLocation,
+};
 
 /// Fixed-width keys and plain values: integers big-endian (so keys sort by number), hashes and
 /// addresses as their bytes, byte strings as they are.

@@ -19,7 +19,7 @@ use bttc_engine::{
     primitives::{Account, BlockNumber, RecoveredTx, StoredReceipt},
 };
 use codec::{
-    BlockReceipts, Body, ChainMetaKey, CodecError, StorageKey, StorageValue, TrieKey, TxLocation,
+    BodyRef, ChainMetaKey, CodecError, ReceiptsRef, StorageKey, StorageValue, TrieKey, TxLocation,
 };
 use libmdbx::{Database, DatabaseOptions, Mode, ReadWriteOptions, TableFlags, WriteMap};
 use std::path::Path;
@@ -251,8 +251,8 @@ impl ChainDb {
         txn.append::<Headers>(&number, block.header)?;
         txn.append::<CanonicalHashes>(&number, &block.hash)?;
         txn.put::<HeaderNumbers>(&block.hash, &number)?;
-        txn.append::<Bodies>(&number, &Body(block.txs.to_vec()))?;
-        txn.append::<tables::Receipts>(&number, &BlockReceipts(block.receipts.to_vec()))?;
+        txn.append_as::<Bodies, _>(&number, &BodyRef(block.txs))?;
+        txn.append_as::<tables::Receipts, _>(&number, &ReceiptsRef(block.receipts))?;
         for (index, tx) in block.txs.iter().enumerate() {
             let location = TxLocation {
                 block: number,

@@ -14,6 +14,10 @@ pub trait Encode {
     fn encode(&self) -> Self::Encoded;
 }
 
+/// A borrowed form of a value type that encodes to exactly the same bytes, so that a writer
+/// need not copy what it already holds into the owned value first.
+pub trait EncodesAs<V>: Encode {}
+
 /// How a stored key or value is read back; a short or malformed input is an error.
 pub trait Decode: Sized {
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError>;
@@ -185,6 +189,18 @@ impl Tx<'_, RW> {
         let table = self.txn.open_table(Some(T::NAME))?;
         self.txn
             .put(&table, key.encode(), value.encode(), WriteFlags::UPSERT)?;
+        Ok(())
+    }
+
+    /// Appends `value` in its borrowed form (see [`EncodesAs`]).
+    pub fn append_as<T: Table, V: EncodesAs<T::Value>>(
+        &self,
+        key: &T::Key,
+        value: &V,
+    ) -> Result<(), StorageError> {
+        let table = self.txn.open_table(Some(T::NAME))?;
+        self.txn
+            .put(&table, key.encode(), value.encode(), WriteFlags::APPEND)?;
         Ok(())
     }
 
