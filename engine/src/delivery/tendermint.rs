@@ -937,6 +937,39 @@ mod tests {
     }
 
     #[test]
+    fn restore_own_takes_the_recorded_round_step_and_lock() {
+        let me = non_proposer(2);
+        let (mut t, _) = machine(me);
+        let own = |kind, round| {
+            Message::Vote(Vote {
+                kind,
+                height: H,
+                round,
+                value: Some(B256::repeat_byte(5)),
+                validator: addresses()[me],
+            })
+        };
+        let out = t.restore_own(&[own(VoteKind::Prevote, 2), own(VoteKind::Precommit, 2)]);
+        assert!(broadcast_votes(&out).is_empty(), "nothing is signed again");
+        assert_eq!((t.round(), t.step()), (2, Step::Precommit));
+        assert_eq!(t.locked(), Some((B256::repeat_byte(5), 2)));
+        assert_eq!(t.valid(), Some((B256::repeat_byte(5), 2)));
+        // The lock holds: in round 3 a proposal of another value, with no later quorum, gets nil.
+        t.handle(Input::Timeout(Timeout {
+            step: Step::Precommit,
+            height: H,
+            round: 2,
+        }))
+        .unwrap();
+        assert_eq!(t.round(), 3);
+        let out = t.handle(proposal(&t, 3, 6, None)).unwrap();
+        assert_eq!(broadcast_votes(&out), vec![(VoteKind::Prevote, 3, None)]);
+        // Restoring an older record moves nothing back.
+        t.restore_own(&[own(VoteKind::Prevote, 1)]);
+        assert_eq!(t.round(), 3);
+    }
+
+    #[test]
     fn refusals_change_nothing_and_equivocation_is_evidence_once() {
         let me = non_proposer(0);
         let (mut t, _) = machine(me);
