@@ -135,20 +135,7 @@ impl<K: TransactionKind> Tx<'_, K> {
         from: Option<&T::Key>,
         mut visit: impl FnMut(T::Key, T::Value) -> Result<bool, StorageError>,
     ) -> Result<(), StorageError> {
-        let table = self.txn.open_table(Some(T::NAME))?;
-        let mut cursor = self.txn.cursor(&table)?;
-        let start = from.map(Encode::encode);
-        let mut entry: Option<RawEntry<'_>> = match &start {
-            Some(key) => cursor.set_range(key.as_ref())?,
-            None => cursor.first()?,
-        };
-        while let Some((key, value)) = entry {
-            if !visit(decode::<T, T::Key>(&key)?, decode::<T, T::Value>(&value)?)? {
-                break;
-            }
-            entry = cursor.next()?;
-        }
-        Ok(())
+        self.walk_raw::<T>(from, |key, value| visit(key, decode::<T, T::Value>(value)?))
     }
 
     /// Entries from the last one back, in descending key order, until `visit` returns `false`.
