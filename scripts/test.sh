@@ -16,7 +16,8 @@ cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy -p bttc-engine --all-targets --features planted-bugs -- -D warnings
+# The planted-bug switches too (same workspace selection, so no dependency is checked again).
+cargo clippy --workspace --all-targets --features bttc-engine/planted-bugs -- -D warnings
 
 step "cargo build (the node binary the client tests start)"
 cargo build --bin bttc
@@ -32,7 +33,8 @@ else
 fi
 
 step "planted bugs: the simulation finds what each one breaks"
-cargo test -p bttc-engine --features planted-bugs --test planted_bugs -- --nocapture
+# Built with the workspace's feature resolution: only the engine is compiled again.
+cargo test --workspace --features bttc-engine/planted-bugs --test planted_bugs -- --nocapture
 
 step "client test dependencies (PyPI: web3, eth-account, pytest; npm: solc, ethers)"
 if [ ! -x target/venv/bin/python ]; then

@@ -1,7 +1,7 @@
 //! The simulation has teeth: for each bug planted in the protocol (a test-only switch, built
 //! only with the `planted-bugs` feature), the seeded simulation finds the violation that bug
 //! causes within a CI-sized number of seeds, and prints the seed. Run by `scripts/test.sh` as
-//! `cargo test -p bttc-engine --features planted-bugs --test planted_bugs`.
+//! `cargo test --workspace --features bttc-engine/planted-bugs --test planted_bugs`.
 #![cfg(feature = "planted-bugs")]
 
 use bttc_engine::{
