@@ -5,7 +5,7 @@ import {RLPReader} from "../lib/RLPReader.sol";
 
 /// The BTTC chain's producer spans (spec §4.4), at 0x…1000 in genesis. The system address
 /// commits each span Delivery decided; block producers read `getBorValidators(number)`.
-/// Span 0 (blocks 0–255) is committed at genesis and holds the initial validators.
+/// Span 0 (blocks 0–255 on BTTC) is committed at genesis and holds the initial validators.
 contract BorValidatorSet {
     using RLPReader for RLPReader.Item;
     using RLPReader for bytes;
@@ -23,8 +23,8 @@ contract BorValidatorSet {
     }
 
     address public constant SYSTEM_ADDRESS = 0xffffFFFfFFffffffffffffffFfFFFfffFFFfFFfE;
-    uint256 public constant FIRST_END_BLOCK = 255;
-    uint256 public constant SPRINT = 64;
+    /// BTTC's sprint, used when genesis sets none.
+    uint256 public constant DEFAULT_SPRINT = 64;
     /// A bound on a span's validator list.
     uint256 public constant MAX_VALIDATORS = 256;
 
@@ -32,6 +32,9 @@ contract BorValidatorSet {
     mapping(uint256 => Span) public spans;
     mapping(uint256 => Validator[]) private _validators;
     mapping(uint256 => Validator[]) private _producers;
+    /// The chain's sprint, written into storage slot 4 by a genesis that uses another one
+    /// (BTTC renders it into its genesis template instead).
+    uint256 private _sprint;
 
     event NewSpan(uint256 indexed id, uint256 indexed startBlock, uint256 indexed endBlock);
 
@@ -56,12 +59,21 @@ contract BorValidatorSet {
             require(startBlock == last.endBlock + 1, "span must start after the last one");
         }
         require(endBlock > startBlock, "End block must be greater than start block");
-        require((endBlock - startBlock + 1) % SPRINT == 0, "span length must be a multiple of the sprint");
+        require((endBlock - startBlock + 1) % SPRINT() == 0, "span length must be a multiple of the sprint");
         spanNumbers.push(newSpan);
         spans[newSpan] = Span(newSpan, startBlock, endBlock);
         _store(_validators[newSpan], validatorBytes);
         _store(_producers[newSpan], producerBytes);
         emit NewSpan(newSpan, startBlock, endBlock);
+    }
+
+    function SPRINT() public view returns (uint256) {
+        return _sprint == 0 ? DEFAULT_SPRINT : _sprint;
+    }
+
+    /// The last block of span 0, whose producers are the initial validators (255 on BTTC).
+    function FIRST_END_BLOCK() public view returns (uint256) {
+        return spans[0].endBlock;
     }
 
     function currentSpanNumber() public view returns (uint256) {
@@ -91,7 +103,7 @@ contract BorValidatorSet {
 
     /// The producers of block `number`, in the order committed (sorted by signer).
     function getBorValidators(uint256 number) public view returns (address[] memory, uint256[] memory) {
-        if (number <= FIRST_END_BLOCK) return getInitialValidators();
+        if (number <= FIRST_END_BLOCK()) return getInitialValidators();
         return _unpack(_producers[getSpanByBlock(number)]);
     }
 

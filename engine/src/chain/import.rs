@@ -142,6 +142,7 @@ pub fn spec_from_genesis(genesis: &alloy_genesis::Genesis) -> Result<ChainSpec, 
         },
         fee_rules: FeeRules::Ethereum,
         block_reward,
+        bor: None,
     })
 }
 

@@ -2,6 +2,8 @@
 
 pub use revm::primitives::hardfork::SpecId;
 
+use super::bor::BorParams;
+
 /// Who receives transaction fees, and whether BTTC's extra receipt logs are emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeeRules {
@@ -27,12 +29,25 @@ pub struct ChainSpec {
     /// Proof-of-work block reward paid to the beneficiary (and uncle rewards), for imported
     /// pre-merge chains; `None` for chains without block rewards.
     pub block_reward: Option<u128>,
+    /// Bor consensus (sealed headers, rotating producers, spans); `None` for a chain of one
+    /// unsealed producer (`bttc node --dev`) or an imported chain.
+    pub bor: Option<BorParams>,
 }
 
 /// Gas limit of dev blocks: room for ~10,000 ERC-20 transfers per 2 s block.
 pub const DEV_GAS_LIMIT: u64 = 1_000_000_000;
 /// Chain id of `bttc node --dev`.
 pub const DEV_CHAIN_ID: u64 = 1337;
+/// Chain id of a devnet's BTTC chain (BTTC's testnet id, DESIGN.md §10.8).
+pub const DEVNET_CHAIN_ID: u64 = 1029;
+/// A devnet's Bor timing: BTTC's delays with sprints of 8 blocks and spans of 32, so that a
+/// producer turn lasts 16 s and a span about a minute.
+pub const DEVNET_BOR: BorParams = BorParams {
+    sprint: 8,
+    span: 32,
+    first_span_end: 31,
+    ..BorParams::MAINNET
+};
 /// One gwei, in wei.
 pub const GWEI: u128 = 1_000_000_000;
 
@@ -48,6 +63,18 @@ impl ChainSpec {
             genesis_base_fee: GWEI as u64,
             fee_rules: FeeRules::Ethereum,
             block_reward: None,
+            bor: None,
+        }
+    }
+
+    /// A devnet's BTTC chain: the dev EVM rules and fees (the signer takes the priority fee,
+    /// the base fee is burnt) under Bor consensus with [`DEVNET_BOR`] timing.
+    pub fn devnet() -> Self {
+        Self {
+            name: "devnet",
+            chain_id: DEVNET_CHAIN_ID,
+            bor: Some(DEVNET_BOR),
+            ..Self::dev()
         }
     }
 
@@ -63,6 +90,7 @@ impl ChainSpec {
             genesis_base_fee: 0,
             fee_rules: FeeRules::Bttc,
             block_reward: None,
+            bor: Some(BorParams::MAINNET),
         }
     }
 

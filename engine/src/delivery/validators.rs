@@ -18,6 +18,19 @@ pub struct ValidatorSet {
     proposer: usize,
 }
 
+/// Why a set could not take new members.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetUpdateError {
+    #[error("a validator set of {0} members (1 to 1,000 allowed)")]
+    Size(usize),
+    #[error("validator {0} listed twice")]
+    Duplicate(Address),
+    #[error("validator {0} with power {1}")]
+    Power(Address, i64),
+    #[error("the total power overflows")]
+    TotalPower,
+}
+
 /// Members a set may hold (bounds decoding and per-vote work).
 pub const VALIDATORS_MAX: usize = 1_000;
 
@@ -131,6 +144,53 @@ impl ValidatorSet {
             self.validators[best].priority = self.validators[best].priority.saturating_sub(total);
             self.proposer = best;
         }
+    }
+
+    /// Tendermint's `UpdateWithChangeSet` as Bor's `getUpdatedValidatorSet` calls it: the
+    /// set becomes exactly `members` (address, power). Members that stay keep their
+    /// priority; a new member starts at `-(P + P/8)` where `P` is the total power after the
+    /// updates and before the removals; then priorities are rescaled and centred. The
+    /// proposer is not chosen again here: callers increment afterwards.
+    pub fn update_members(&mut self, members: &[(Address, i64)]) -> Result<(), SetUpdateError> {
+        if members.is_empty() || members.len() > VALIDATORS_MAX {
+            return Err(SetUpdateError::Size(members.len()));
+        }
+        let mut sorted = members.to_vec();
+        sorted.sort_by_key(|(address, _)| *address);
+        if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(SetUpdateError::Duplicate(w[0].0));
+        }
+        if let Some((address, power)) = sorted.iter().find(|(_, p)| *p <= 0) {
+            return Err(SetUpdateError::Power(*address, *power));
+        }
+        let removed_power: i64 = self
+            .validators
+            .iter()
+            .filter(|v| sorted.binary_search_by_key(&v.address, |m| m.0).is_err())
+            .map(|v| v.power)
+            .sum();
+        let total_after_updates = sorted
+            .iter()
+            .try_fold(removed_power, |sum, (_, power)| sum.checked_add(*power))
+            .filter(|total| *total <= i64::MAX / 8)
+            .ok_or(SetUpdateError::TotalPower)?;
+        let newcomer_priority = -(total_after_updates + (total_after_updates >> 3));
+        let validators: Vec<Validator> = sorted
+            .iter()
+            .map(|&(address, power)| Validator {
+                address,
+                power,
+                priority: self
+                    .index_of(&address)
+                    .map_or(newcomer_priority, |i| self.validators[i].priority),
+            })
+            .collect();
+        self.validators = validators;
+        self.proposer = 0;
+        let total = self.total_power();
+        self.rescale_priorities(PRIORITY_WINDOW_FACTOR * total);
+        self.shift_by_average();
+        Ok(())
     }
 
     /// The proposer of round `round` at this height (the set as of round 0, rotated `round`
@@ -265,6 +325,43 @@ mod tests {
         assert_eq!(set.proposer_for_round(2), addr(2));
         assert_eq!(set.quorum_power(), 3);
         assert_eq!(set.one_honest_power(), 2);
+    }
+
+    #[test]
+    fn an_update_keeps_priorities_and_places_newcomers_behind() {
+        let mut set = ValidatorSet::equal((1..=3).map(addr));
+        set.increment_proposer_priority(1);
+        // Priorities are now -1, -1, 2: validator 2 proposed last.
+        let before: Vec<i64> = set.validators().iter().map(|v| v.priority).collect();
+        set.update_members(&[(addr(1), 1), (addr(2), 1), (addr(4), 1)])
+            .unwrap();
+        // P = 3 kept/new + 1 removed = 4 before removals: the newcomer starts at -(4 + 0).
+        let after: Vec<(Address, i64)> = set
+            .validators()
+            .iter()
+            .map(|v| (v.address, v.priority))
+            .collect();
+        let shift = {
+            let sum = before[0] + before[1] - 4;
+            sum.div_euclid(3)
+        };
+        assert_eq!(
+            after,
+            vec![
+                (addr(1), before[0] - shift),
+                (addr(2), before[1] - shift),
+                (addr(4), -4 - shift)
+            ]
+        );
+        assert_eq!(set.update_members(&[]), Err(SetUpdateError::Size(0)));
+        assert_eq!(
+            set.update_members(&[(addr(1), 1), (addr(1), 2)]),
+            Err(SetUpdateError::Duplicate(addr(1)))
+        );
+        assert_eq!(
+            set.update_members(&[(addr(1), 0)]),
+            Err(SetUpdateError::Power(addr(1), 0))
+        );
     }
 
     #[test]
