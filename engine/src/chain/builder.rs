@@ -12,6 +12,7 @@ use crate::{
         trie::{TrieError, TrieReader},
     },
     primitives::{RecoveredTx, StoredReceipt, block_logs_bloom, receipts_root},
+    root::contracts::SYSTEM_ADDRESS,
 };
 use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH, Header, proofs};
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
@@ -27,6 +28,16 @@ pub enum BuildError {
     Exec(#[from] ExecError),
     #[error(transparent)]
     Trie(#[from] TrieError),
+    #[error("the system call to {0} reverted")]
+    SystemCall(Address),
+}
+
+/// A call the system address makes at the start of a block, outside any transaction (Bor's
+/// `commitSpan` and `commitState`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemCall {
+    pub to: Address,
+    pub input: Bytes,
 }
 
 /// Sets the header fields that each hardfork adds (Ethereum's header layout for `spec`).
@@ -57,8 +68,37 @@ pub struct BlockTemplate {
     pub parent: Header,
     pub parent_hash: B256,
     pub timestamp: u64,
+    /// The header's coinbase (zero under Bor).
     pub beneficiary: Address,
+    /// Who the EVM pays fees to: the beneficiary, or under Bor the block's signer.
+    pub fee_recipient: Address,
     pub extra_data: Bytes,
+    /// The header's difficulty under Bor (`n - succession`); `None`: the fork's default.
+    pub difficulty: Option<U256>,
+    /// Run before the transactions, in order; a block with any executes sequentially.
+    pub system_calls: Vec<SystemCall>,
+}
+
+impl BlockTemplate {
+    /// A template whose fees go to `beneficiary`, with no Bor fields.
+    pub fn plain(
+        parent: Header,
+        parent_hash: B256,
+        timestamp: u64,
+        beneficiary: Address,
+        extra_data: Bytes,
+    ) -> Self {
+        Self {
+            parent,
+            parent_hash,
+            timestamp,
+            beneficiary,
+            fee_recipient: beneficiary,
+            extra_data,
+            difficulty: None,
+            system_calls: Vec::new(),
+        }
+    }
 }
 
 /// A block ready to be committed.
@@ -86,15 +126,20 @@ pub fn block_env(spec: &ChainSpec, template: &BlockTemplate) -> (BlockEnv, u64) 
     let env = BlockEnv {
         number,
         timestamp: template.timestamp,
-        fee_recipient: template.beneficiary,
+        fee_recipient: template.fee_recipient,
         gas_limit: spec.gas_limit,
         base_fee,
         difficulty: if spec.spec_id.is_enabled_in(SpecId::MERGE) {
             U256::ZERO
         } else {
-            U256::from(1)
+            template.difficulty.unwrap_or(U256::from(1))
         },
-        prevrandao: keccak256([template.parent_hash.as_slice(), &number.to_be_bytes()].concat()),
+        // Bor headers carry a zero mix digest, which is what PREVRANDAO reads there.
+        prevrandao: if spec.bor.is_some() {
+            B256::ZERO
+        } else {
+            keccak256([template.parent_hash.as_slice(), &number.to_be_bytes()].concat())
+        },
         excess_blob_gas: 0,
     };
     (env, base_fee)
@@ -146,9 +191,16 @@ fn execute_sequentially<S: StateReader>(
     spec: &ChainSpec,
     state: &S,
     env: BlockEnv,
+    system_calls: &[SystemCall],
     best: &mut dyn TxSource,
 ) -> Result<Executed, BuildError> {
     let mut block = SequentialBlock::new(spec, state, env);
+    for call in system_calls {
+        let outcome = block.system_call(SYSTEM_ADDRESS, call.to, call.input.clone())?;
+        if !outcome.success {
+            return Err(BuildError::SystemCall(call.to));
+        }
+    }
     let mut txs = Vec::new();
     let mut rejected = Vec::new();
     while txs.len() < BLOCK_TXS_MAX {
@@ -180,9 +232,10 @@ pub fn build_block<S: StateReader + TrieReader>(
     exec: ExecMode,
 ) -> Result<BuiltBlock, BuildError> {
     let (env, base_fee) = block_env(spec, template);
-    let (txs, rejected, outcome) = match exec {
-        ExecMode::Sequential => execute_sequentially(spec, state, env, candidates)?,
-        ExecMode::Parallel => {
+    let sequential = exec == ExecMode::Sequential || !template.system_calls.is_empty();
+    let (txs, rejected, outcome) = match sequential {
+        true => execute_sequentially(spec, state, env, &template.system_calls, candidates)?,
+        false => {
             let mut pending = Vec::new();
             while pending.len() < BLOCK_TXS_MAX
                 && let Some(tx) = candidates.next_tx()
@@ -226,6 +279,9 @@ pub fn build_block<S: StateReader + TrieReader>(
         ..Default::default()
     };
     set_fork_fields(spec, &mut header, base_fee);
+    if let Some(difficulty) = template.difficulty {
+        header.difficulty = difficulty;
+    }
     let hash = header.hash_slow();
     Ok(BuiltBlock {
         header,

@@ -132,13 +132,13 @@ pub fn produce_block<S: ChainStore>(
 ) -> Result<BuiltBlock, ProduceError> {
     let view = store.read()?;
     let (_, parent, parent_hash) = tip_block(&view)?;
-    let template = BlockTemplate {
-        timestamp: now_secs.max(parent.timestamp + 1),
-        parent,
+    let template = BlockTemplate::plain(
+        parent.clone(),
         parent_hash,
-        beneficiary: config.beneficiary,
-        extra_data: Bytes::from_static(b"bttc"),
-    };
+        now_secs.max(parent.timestamp + 1),
+        config.beneficiary,
+        Bytes::from_static(b"bttc"),
+    );
     let (_, base_fee) = block_env(&config.spec, &template);
     let mut candidates = TxSnapshot::take(&pool.lock(), base_fee, BLOCK_TXS_MAX);
     let built = build_block(&config.spec, &view, &mut candidates, &template, config.exec)?;

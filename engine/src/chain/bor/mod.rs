@@ -2,7 +2,9 @@
 //! succession, difficulty and delays, the header's extra data and seal, spans, and header
 //! verification. Everything here is a pure function of headers, the parent's state and time.
 
+pub mod block;
 pub mod extra;
+pub mod genesis;
 pub mod params;
 pub mod seal;
 pub mod snapshot;
