@@ -107,3 +107,30 @@ fn equivocation_to_everyone_is_caught_as_evidence() {
         "evidence in only {caught} of {seeds}"
     );
 }
+
+/// Milestones: validators report a BTTC chain that grows every 50 ms, each with its own lag,
+/// one of them (byzantine) a fork of its own. The milestone follows the canonical chain only
+/// and keeps advancing; the fork never becomes final.
+#[test]
+fn milestones_finalize_the_chain_a_quorum_holds_and_never_a_fork() {
+    for seed in 0..20 {
+        let mut scenario = Scenario::calm(4, seed);
+        scenario.heights = 40;
+        scenario.bttc_block_ms = 50;
+        scenario.bttc_lag_ms = vec![0, 100, 250, 0];
+        scenario.byzantine = vec![3];
+        let mut world = World::new(scenario);
+        world.run();
+        world.check().unwrap_or_else(|v| panic!("seed {seed}: {v}"));
+        for node in 0..3 {
+            let m = world.milestone(node);
+            // 40 heights take well over a second of simulated time: dozens of blocks.
+            assert!(
+                m.number >= 10,
+                "seed {seed}: validator {node} finalized only {} blocks by {} ms",
+                m.number,
+                world.now_ms()
+            );
+        }
+    }
+}

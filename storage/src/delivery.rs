@@ -15,6 +15,7 @@ use bttc_engine::{
         host::{
             PersistBatch, PersistOp, SIGNED_RECORD_HEIGHTS_KEPT, SignedKind, SignedMessage, Stored,
         },
+        milestone::Milestone,
         side_tx::SIDE_TXS_PER_BLOCK_MAX,
         signing::{SIGNED_VOTE_LEN, SignedVote, decode_signed_vote, encode_signed_vote},
         tendermint::Round,
@@ -511,8 +512,8 @@ impl Decode for Commit {
 }
 
 /// `chain_id ‖ height ‖ block_hash ‖ time ‖ app_hash ‖ len ‖ validators ‖ len ‖
-/// last_validators ‖ pending side transactions`; the entries and nonces have tables of their
-/// own.
+/// last_validators ‖ pending side transactions ‖ milestone (number, hash, Delivery height)`;
+/// the entries and nonces have tables of their own.
 impl Encode for AppState {
     type Encoded = Vec<u8>;
 
@@ -537,6 +538,9 @@ impl Encode for AppState {
                 out.extend_from_slice(p);
             }
         }
+        out.extend_from_slice(&self.milestone.number.to_be_bytes());
+        out.extend_from_slice(self.milestone.hash.as_slice());
+        out.extend_from_slice(&self.milestone.delivery_height.to_be_bytes());
         out
     }
 }
@@ -573,6 +577,11 @@ impl Decode for AppState {
             }
             pending_side.push((h, payloads));
         }
+        let milestone = Milestone {
+            number: r.u64()?,
+            hash: r.b256()?,
+            delivery_height: r.u64()?,
+        };
         r.finish()?;
         Ok(AppState {
             chain_id,
@@ -585,6 +594,7 @@ impl Decode for AppState {
             nonces: Default::default(),
             kv: Default::default(),
             pending_side,
+            milestone,
         })
     }
 }
@@ -621,7 +631,7 @@ mod tests {
         let tx = DeliveryTx::signed(3, &key, TxKind::Set, 0, Bytes::from_static(b"\x01ab"));
         let block = Block::new(state.draft(me, 20), vec![tx], Vec::new());
         let vote = sign_vote(3, &key, example_vote(&key, 1, 0, Some(block.hash())));
-        let precommit = CommitVote::new(3, &key, vote, Vec::new());
+        let precommit = CommitVote::new(3, &key, vote, Vec::new(), Default::default());
         let batch = PersistBatch {
             ops: vec![
                 PersistOp::BeginHeight(DeliveryHeight(1)),

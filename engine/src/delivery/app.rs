@@ -7,6 +7,7 @@ use super::{
         Block, BlockDraft, BlockError, CheckTxError, CommitError, CommitVote, DeliveryTx,
         TIME_DRIFT_MAX_MS, TX_BYTES_PER_BLOCK_MAX, TxKind, side_signature_matches, verify_commit,
     },
+    milestone::{self, Milestone},
     side_tx::{SIDE_TXS_PER_BLOCK_MAX, SideTx, SideTxResult, SideTxVote, tally},
     tendermint::DeliveryHeight,
     validators::{VALIDATORS_MAX, ValidatorSet},
@@ -30,6 +31,8 @@ pub struct Changes {
     /// Side transactions decided at this block (those of two heights before).
     pub side_outcomes: Vec<(B256, SideTxResult)>,
     pub validators_changed: bool,
+    /// The milestone this block decided, if it moved.
+    pub milestone: Option<Milestone>,
 }
 
 impl Changes {
@@ -51,6 +54,10 @@ impl Changes {
             out.push(*r as u8);
         }
         out.extend_from_slice(validators.hash().as_slice());
+        if let Some(m) = &self.milestone {
+            out.extend_from_slice(&m.number.to_be_bytes());
+            out.extend_from_slice(m.hash.as_slice());
+        }
         keccak256(out)
     }
 }
@@ -71,6 +78,8 @@ pub struct AppState {
     pub kv: BTreeMap<Bytes, Bytes>,
     /// Side transactions of the last two heights, awaiting their tally: (height, payloads).
     pub pending_side: Vec<(DeliveryHeight, Vec<Bytes>)>,
+    /// The last final BTTC block (block 0 until validators agree on more).
+    pub milestone: Milestone,
 }
 
 impl AppState {
@@ -87,6 +96,7 @@ impl AppState {
             nonces: BTreeMap::new(),
             kv: BTreeMap::new(),
             pending_side: Vec::new(),
+            milestone: Milestone::default(),
         }
     }
 
@@ -103,6 +113,7 @@ impl AppState {
             nonces: BTreeMap::new(),
             kv: BTreeMap::new(),
             pending_side: self.pending_side.clone(),
+            milestone: self.milestone,
         }
     }
 
@@ -331,6 +342,19 @@ impl AppState {
             }
         }
         self.pending_side.retain(|(h, _)| h.0 + 2 > height.0);
+        let start = self.milestone.number + 1;
+        let votes = block
+            .last_commit
+            .iter()
+            .map(|c| (c.vote.vote.validator, &c.chain));
+        if let Some((number, hash)) = milestone::decide(&self.last_validators, start, votes) {
+            self.milestone = Milestone {
+                number,
+                hash,
+                delivery_height: height.0,
+            };
+            changes.milestone = Some(self.milestone);
+        }
         let side: Vec<Bytes> = block.side_txs().map(|t| t.payload.clone()).collect();
         if !side.is_empty() {
             self.pending_side.push((height, side));
@@ -407,7 +431,7 @@ mod tests {
                         validator: key_address(k),
                     },
                 );
-                CommitVote::new(CHAIN, k, vote, side(i))
+                CommitVote::new(CHAIN, k, vote, side(i), Default::default())
             })
             .collect::<Vec<_>>();
         commit.sort_by_key(|c| c.vote.vote.validator);

@@ -2,6 +2,7 @@
 //! precommits carry side-transaction results; their binary codecs and validity checks.
 
 use super::{
+    milestone::ChainVote,
     side_tx::{SideTxResult, SideTxVote, side_tx_sign_hash},
     signing::{
         SIGNED_VOTE_LEN, SignedVote, decode_signed_vote, encode_signed_vote, key_address,
@@ -195,18 +196,21 @@ pub struct SideEntry {
     pub signature: Option<[u8; 65]>,
 }
 
-/// A precommit with the side results its validator attached. The results (even none) are
-/// signed together with the precommit's height, round, value and voter, so that nobody can
-/// strip them or move them to another vote.
+/// A precommit with the side results and the BTTC chain its validator attached. Both (even
+/// when empty) are signed together with the precommit's height, round, value and voter, so
+/// that nobody can strip them or move them to another vote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitVote {
     pub vote: SignedVote,
     pub side: Vec<SideEntry>,
-    /// Over `keccak256(domain ‖ chain_id ‖ height ‖ round ‖ value ‖ validator ‖ entries)`.
+    /// The validator's BTTC blocks after the last milestone (DESIGN.md §10.4).
+    pub chain: ChainVote,
+    /// Over `keccak256(domain ‖ chain_id ‖ height ‖ round ‖ value ‖ validator ‖ entries ‖
+    /// chain vote)`.
     pub side_signature: [u8; 65],
 }
 
-fn side_results_hash(chain_id: u64, vote: &Vote, side: &[SideEntry]) -> B256 {
+fn side_results_hash(chain_id: u64, vote: &Vote, side: &[SideEntry], chain: &ChainVote) -> B256 {
     let mut bytes = Vec::with_capacity(SIDE_RESULTS_DOMAIN.len() + 80 + side.len() * 99);
     bytes.extend_from_slice(SIDE_RESULTS_DOMAIN);
     bytes.extend_from_slice(&chain_id.to_be_bytes());
@@ -216,6 +220,7 @@ fn side_results_hash(chain_id: u64, vote: &Vote, side: &[SideEntry]) -> B256 {
     bytes.extend_from_slice(vote.value.unwrap_or_default().as_slice());
     bytes.extend_from_slice(vote.validator.as_slice());
     encode_side_entries(side, &mut bytes);
+    chain.encode(&mut bytes);
     keccak256(bytes)
 }
 
@@ -263,13 +268,20 @@ fn decode_side_entries(r: &mut ByteReader<'_>) -> Result<Vec<SideEntry>, DecodeE
 }
 
 impl CommitVote {
-    /// A precommit with this validator's side results, both signed by `key`.
-    pub fn new(chain_id: u64, key: &SecretKey, vote: SignedVote, side: Vec<SideEntry>) -> Self {
+    /// A precommit with this validator's side results and chain vote, signed by `key`.
+    pub fn new(
+        chain_id: u64,
+        key: &SecretKey,
+        vote: SignedVote,
+        side: Vec<SideEntry>,
+        chain: ChainVote,
+    ) -> Self {
         let side_signature =
-            sign_hash_recoverable(key, &side_results_hash(chain_id, &vote.vote, &side));
+            sign_hash_recoverable(key, &side_results_hash(chain_id, &vote.vote, &side, &chain));
         Self {
             vote,
             side,
+            chain,
             side_signature,
         }
     }
@@ -278,7 +290,7 @@ impl CommitVote {
     pub fn side_signature_ok(&self, chain_id: u64) -> bool {
         let v = &self.vote.vote;
         recover_hash_signer(
-            &side_results_hash(chain_id, v, &self.side),
+            &side_results_hash(chain_id, v, &self.side, &self.chain),
             &self.side_signature,
         ) == Some(v.validator)
     }
@@ -296,6 +308,7 @@ impl CommitVote {
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&encode_signed_vote(&self.vote));
         encode_side_entries(&self.side, out);
+        self.chain.encode(out);
         out.extend_from_slice(&self.side_signature);
     }
 
@@ -303,10 +316,12 @@ impl CommitVote {
         let vote = decode_signed_vote(r.take(SIGNED_VOTE_LEN)?)
             .ok_or_else(|| r.error("malformed signed vote"))?;
         let side = decode_side_entries(r)?;
+        let chain = ChainVote::decode(r)?;
         let side_signature = r.take(65)?.try_into().expect("65 bytes");
         Ok(Self {
             vote,
             side,
+            chain,
             side_signature,
         })
     }
@@ -651,7 +666,7 @@ mod tests {
                     result: SideTxResult::Skip,
                     signature: None,
                 }];
-                CommitVote::new(7, k, vote, side)
+                CommitVote::new(7, k, vote, side, ChainVote::default())
             })
             .collect::<Vec<_>>();
         let mut commit = commit;

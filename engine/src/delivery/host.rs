@@ -12,6 +12,7 @@ use super::{
         Block, CommitVote, DeliveryTx, SideEntry, SignedProposal, TX_PAYLOAD_MAX,
         TXS_PER_BLOCK_MAX, TxKind, verify_commit,
     },
+    milestone::{CHAIN_VOTE_HASHES_MAX, ChainVote},
     side_tx::{SideTx, SideTxResult, sign_side_tx},
     signing::{SignedVote, key_address, sign_vote, verify_votes},
     tendermint::{
@@ -398,6 +399,8 @@ pub struct Host {
     requests: Vec<(DeliveryHeight, Round)>,
     /// This validator's results for the side transactions of the last committed block.
     side_results: Vec<SideEntry>,
+    /// This validator's BTTC blocks after the last milestone, as its precommits report them.
+    chain_vote: ChainVote,
     /// Identities of messages already taken at this height.
     seen: HashSet<B256>,
     /// Own messages of this height, re-sent on every tick for peers that missed them.
@@ -452,6 +455,7 @@ impl Host {
             signed: BTreeMap::new(),
             requests: Vec::new(),
             side_results: Vec::new(),
+            chain_vote: ChainVote::default(),
             seen: HashSet::new(),
             own: BTreeMap::new(),
             future: VecDeque::new(),
@@ -536,6 +540,14 @@ impl Host {
     }
 
     /// Queues a transaction of this validator, signed with its key, for its next proposals.
+    /// The BTTC chain this validator holds: the hashes of its canonical blocks from `start`
+    /// (the block after [`AppState::milestone`]) to its head. Its next precommits report it;
+    /// at most [`CHAIN_VOTE_HASHES_MAX`] hashes are kept, the oldest first.
+    pub fn set_chain_vote(&mut self, mut vote: ChainVote) {
+        vote.hashes.truncate(CHAIN_VOTE_HASHES_MAX);
+        self.chain_vote = vote;
+    }
+
     pub fn submit(&mut self, kind: TxKind, payload: Bytes) -> Result<B256, SubmitTxError> {
         if payload.len() > TX_PAYLOAD_MAX {
             return Err(SubmitTxError::TooLarge { len: payload.len() });
@@ -1062,6 +1074,7 @@ impl Host {
                             &self.config.key,
                             vote,
                             self.side_results.clone(),
+                            self.chain_vote.clone(),
                         );
                         self.precommits
                             .insert((v.round, v.validator, v.value), c.clone());

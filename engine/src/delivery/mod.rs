@@ -4,6 +4,7 @@
 pub mod app;
 pub mod block;
 pub mod host;
+pub mod milestone;
 pub mod side_tx;
 pub mod signing;
 pub mod tendermint;

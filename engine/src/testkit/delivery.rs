@@ -11,6 +11,7 @@
 //! honest validators, evidence against honest validators, and heights not decided.
 
 use super::{Rng, SimClock, SimStore};
+use crate::delivery::milestone::{ChainVote, Milestone};
 use crate::delivery::{
     app::AppState,
     block::{Block, CommitVote, SignedProposal, TxKind},
@@ -98,6 +99,10 @@ pub struct Scenario {
     /// when `(i + j) % 3 != 0`, after a check of up to `side_check_ms_max`.
     pub side_txs: usize,
     pub side_check_ms_max: u64,
+    /// A modelled BTTC chain grows one block every this many ms; validator i sees it
+    /// `bttc_lag_ms[i]` late and reports it in its precommits (byzantine ones report a fork).
+    pub bttc_block_ms: u64,
+    pub bttc_lag_ms: Vec<u64>,
 }
 
 impl Scenario {
@@ -131,6 +136,8 @@ impl Scenario {
             wal_entries_per_height_max: 100_000,
             side_txs: 0,
             side_check_ms_max: 0,
+            bttc_block_ms: 50,
+            bttc_lag_ms: vec![0; validators],
         }
     }
 
@@ -143,6 +150,8 @@ impl Scenario {
         let n = validators;
         let f = (n - 1) / 3;
         s.side_txs = rng.below(3) as usize;
+        s.bttc_block_ms = rng.between(20, 200);
+        s.bttc_lag_ms = (0..n).map(|_| rng.below(600)).collect();
         s.side_check_ms_max = rng.between(1, 400);
         match rng.below(5) {
             0 => {}
@@ -231,6 +240,13 @@ pub enum Violation {
         committed: u64,
         heights: u64,
     },
+    /// An honest validator's milestone named a block off the canonical BTTC chain, or moved
+    /// back.
+    Milestone {
+        node: usize,
+        number: u64,
+        previous: u64,
+    },
 }
 
 impl std::fmt::Display for Violation {
@@ -267,6 +283,14 @@ impl std::fmt::Display for Violation {
             } => write!(
                 f,
                 "validator {node} committed only {committed} of {heights} heights"
+            ),
+            Self::Milestone {
+                node,
+                number,
+                previous,
+            } => write!(
+                f,
+                "validator {node} took milestone {number} (after {previous}) off the canonical BTTC chain or backwards"
             ),
         }
     }
@@ -377,6 +401,11 @@ pub struct World {
     pub restarts: usize,
     pub steps: u64,
     event_hash: B256,
+    /// The last milestone each validator's host held, and the first violation seen.
+    milestones: Vec<Milestone>,
+    milestone_violation: Option<Violation>,
+    /// The modelled BTTC chains: the canonical one (`None`) and each byzantine fork.
+    bttc_chains: BTreeMap<Option<usize>, Vec<B256>>,
 }
 
 impl World {
@@ -390,6 +419,7 @@ impl World {
             .collect();
         let addresses: Vec<Address> = keys.iter().map(key_address).collect();
         let genesis = AppState::genesis(SIM_CHAIN_ID, &addresses, 0);
+        let n_nodes = keys.len();
         let nodes = keys
             .into_iter()
             .map(|key| Node {
@@ -419,7 +449,84 @@ impl World {
             restarts: 0,
             steps: 0,
             event_hash: B256::ZERO,
+            milestones: vec![Milestone::default(); n_nodes],
+            milestone_violation: None,
+            bttc_chains: BTreeMap::new(),
         }
+    }
+
+    /// Block `number` of the modelled BTTC chain (`fork` names a byzantine validator's own).
+    fn bttc_hash(number: u64, fork: Option<usize>) -> B256 {
+        match (number, fork) {
+            (0, _) => B256::ZERO,
+            (_, None) => keccak256([b"bttc".as_slice(), &number.to_be_bytes()].concat()),
+            (_, Some(node)) => keccak256(
+                [
+                    b"fork".as_slice(),
+                    &(node as u64).to_be_bytes(),
+                    &number.to_be_bytes(),
+                ]
+                .concat(),
+            ),
+        }
+    }
+
+    /// Blocks `from..=to` of a modelled chain, hashed once and kept.
+    fn bttc_hashes(&mut self, fork: Option<usize>, from: u64, to: u64) -> Vec<B256> {
+        let chain = self.bttc_chains.entry(fork).or_default();
+        while (chain.len() as u64) <= to {
+            chain.push(Self::bttc_hash(chain.len() as u64, fork));
+        }
+        chain[from as usize..=to as usize].to_vec()
+    }
+
+    /// The last milestone any honest validator holds (for tests of liveness).
+    pub fn milestone(&self, node: usize) -> Milestone {
+        self.milestones[node]
+    }
+
+    /// Before a step: the chain the validator sees now, from the block after its milestone.
+    fn report_chain(&mut self, node: usize) {
+        let lag = self.scenario.bttc_lag_ms.get(node).copied().unwrap_or(0);
+        let head = self.clock.now_ms.saturating_sub(lag) / self.scenario.bttc_block_ms.max(1);
+        let fork = self.is_byzantine(node).then_some(node);
+        let Some(host) = self.nodes[node].host.as_ref() else {
+            return;
+        };
+        let start = host.app().milestone.number + 1;
+        let max = crate::delivery::milestone::CHAIN_VOTE_HASHES_MAX as u64;
+        let hashes = if head < start {
+            Vec::new()
+        } else {
+            self.bttc_hashes(fork, start, head.min(start + max - 1))
+        };
+        if let Some(host) = self.nodes[node].host.as_mut() {
+            host.set_chain_vote(ChainVote { start, hashes });
+        }
+    }
+
+    /// After a step: an honest validator's milestone only moves forward, along the canonical
+    /// chain.
+    fn check_milestone(&mut self, node: usize) {
+        let Some(host) = &self.nodes[node].host else {
+            return;
+        };
+        let milestone = host.app().milestone;
+        let previous = self.milestones[node];
+        if self.is_byzantine(node) || milestone == previous {
+            return;
+        }
+        let canonical =
+            milestone.hash == self.bttc_hashes(None, milestone.number, milestone.number)[0];
+        if (!canonical || milestone.number < previous.number) && self.milestone_violation.is_none()
+        {
+            self.milestone_violation = Some(Violation::Milestone {
+                node,
+                number: milestone.number,
+                previous: previous.number,
+            });
+        }
+        self.milestones[node] = milestone;
     }
 
     /// A hash over every event handled, with its time: the same seed gives the same hash.
@@ -612,12 +719,15 @@ impl World {
 
     /// One handling step of a live validator, then its effects.
     fn step(&mut self, node: usize, input: impl FnOnce(&mut Host) -> Effects) {
-        let Some(host) = self.nodes[node].host.as_mut() else {
+        if self.nodes[node].host.is_none() {
             return;
-        };
+        }
+        self.report_chain(node);
+        let host = self.nodes[node].host.as_mut().expect("checked above");
         self.steps += 1;
         let effects = input(host);
         self.carry_out(node, effects);
+        self.check_milestone(node);
     }
 
     /// Carries out a step's effects through the engine's own `carry_out`, with a planted
@@ -866,6 +976,7 @@ impl World {
                 &key,
                 flip(chain_id, &key, &c.vote, salt),
                 c.side.clone(),
+                c.chain.clone(),
             ))),
             _ => return,
         };
@@ -1009,6 +1120,9 @@ impl World {
                     kind: *kind,
                 });
             }
+        }
+        if let Some(violation) = &self.milestone_violation {
+            return Err(violation.clone());
         }
         if let Some(node) = self.evidence.iter().find(|i| !self.is_byzantine(**i)) {
             return Err(Violation::EvidenceAgainstHonest { node: *node });
