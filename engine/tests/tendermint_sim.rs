@@ -108,9 +108,10 @@ fn equivocation_to_everyone_is_caught_as_evidence() {
     );
 }
 
-/// Milestones: validators report a BTTC chain that grows every 50 ms, each with its own lag,
-/// one of them (byzantine) a fork of its own. The milestone follows the canonical chain only
-/// and keeps advancing; the fork never becomes final.
+/// Milestones and spans: validators report a BTTC chain that grows every 50 ms, each with its
+/// own lag, one of them (byzantine) a fork of its own. The milestone follows the canonical
+/// chain only and keeps advancing; the fork never becomes final; spans keep being decided as
+/// the chain enters each last span.
 #[test]
 fn milestones_finalize_the_chain_a_quorum_holds_and_never_a_fork() {
     for seed in 0..20 {
@@ -123,6 +124,12 @@ fn milestones_finalize_the_chain_a_quorum_holds_and_never_a_fork() {
         world.run();
         world.check().unwrap_or_else(|v| panic!("seed {seed}: {v}"));
         for node in 0..3 {
+            // Spans of 32 blocks at 50 ms a block: a new span every 1.6 s of simulated time.
+            let span = world.last_span_id(node).unwrap_or(0);
+            assert!(
+                span >= 2,
+                "seed {seed}: validator {node} decided only span {span}"
+            );
             let m = world.milestone(node);
             // 40 heights take well over a second of simulated time: dozens of blocks.
             assert!(

@@ -8,9 +8,11 @@ use crate::{
     table::{DbTx, Decode, Encode, begin_read, begin_write, tables},
 };
 use alloy_primitives::{Address, B256, Bytes};
+use bttc_engine::chain::bor::{BorParams, Span, SpanValidator};
 use bttc_engine::{
     delivery::{
         app::AppState,
+        app::span::{SPANS_KEPT, SpanConfig},
         block::{Block, CommitVote, SignedProposal, decode_commit, encode_commit},
         host::{
             PersistBatch, PersistOp, SIGNED_RECORD_HEIGHTS_KEPT, SignedKind, SignedMessage, Stored,
@@ -19,6 +21,7 @@ use bttc_engine::{
         side_tx::SIDE_TXS_PER_BLOCK_MAX,
         signing::{SIGNED_VOTE_LEN, SignedVote, decode_signed_vote, encode_signed_vote},
         tendermint::Round,
+        validators::VALIDATORS_MAX,
         validators::ValidatorSet,
         wal::{WalEntry, decode_wal_entry, encode_wal_entry},
     },
@@ -541,8 +544,70 @@ impl Encode for AppState {
         out.extend_from_slice(&self.milestone.number.to_be_bytes());
         out.extend_from_slice(self.milestone.hash.as_slice());
         out.extend_from_slice(&self.milestone.delivery_height.to_be_bytes());
+        match &self.span_config {
+            None => out.push(0),
+            Some(config) => {
+                out.push(1);
+                let p = &config.params;
+                for word in [
+                    p.sprint,
+                    p.span,
+                    p.first_span_end,
+                    p.period_secs,
+                    p.producer_delay_secs,
+                    p.backup_multiplier_secs,
+                    p.producer_count as u64,
+                    config.bttc_chain_id,
+                ] {
+                    out.extend_from_slice(&word.to_be_bytes());
+                }
+            }
+        }
+        out.extend_from_slice(&(self.spans.len() as u32).to_be_bytes());
+        for span in &self.spans {
+            for word in [span.id, span.start_block, span.end_block, span.chain_id] {
+                out.extend_from_slice(&word.to_be_bytes());
+            }
+            for list in [&span.validators, &span.producers] {
+                out.extend_from_slice(&(list.len() as u32).to_be_bytes());
+                for v in list {
+                    out.extend_from_slice(&v.id.to_be_bytes());
+                    out.extend_from_slice(&v.power.to_be_bytes());
+                    out.extend_from_slice(v.signer.as_slice());
+                }
+            }
+        }
         out
     }
+}
+
+fn decode_span(r: &mut ByteReader<'_>) -> Result<Span, DecodeError> {
+    let (id, start_block, end_block, chain_id) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+    let mut list = || -> Result<Vec<SpanValidator>, DecodeError> {
+        let count = r.u32()? as usize;
+        if count > VALIDATORS_MAX {
+            return Err(r.error(format!("{count} span validators")));
+        }
+        (0..count)
+            .map(|_| {
+                Ok(SpanValidator {
+                    id: r.u64()?,
+                    power: r.u64()?,
+                    signer: r.address()?,
+                })
+            })
+            .collect()
+    };
+    let validators = list()?;
+    let producers = list()?;
+    Ok(Span {
+        id,
+        start_block,
+        end_block,
+        validators,
+        producers,
+        chain_id,
+    })
 }
 
 impl Decode for AppState {
@@ -582,6 +647,30 @@ impl Decode for AppState {
             hash: r.b256()?,
             delivery_height: r.u64()?,
         };
+        let span_config = if r.flag()? {
+            let mut w = || r.u64();
+            Some(SpanConfig {
+                params: BorParams {
+                    sprint: w()?,
+                    span: w()?,
+                    first_span_end: w()?,
+                    period_secs: w()?,
+                    producer_delay_secs: w()?,
+                    backup_multiplier_secs: w()?,
+                    producer_count: w()? as usize,
+                },
+                bttc_chain_id: w()?,
+            })
+        } else {
+            None
+        };
+        let count = r.u32()? as usize;
+        if count > SPANS_KEPT {
+            return Err(r.error(format!("{count} spans")));
+        }
+        let spans = (0..count)
+            .map(|_| decode_span(&mut r))
+            .collect::<Result<_, _>>()?;
         r.finish()?;
         Ok(AppState {
             chain_id,
@@ -595,6 +684,8 @@ impl Decode for AppState {
             kv: Default::default(),
             pending_side,
             milestone,
+            span_config,
+            spans,
         })
     }
 }

@@ -45,6 +45,9 @@ pub enum TxKind {
     /// later. Payload `0x00 ‖ fact` records a fact; `0x01 ‖ address` adds a validator and
     /// `0x02 ‖ address` removes one, when more than 2/3 vote yes.
     Side = 2,
+    /// A side transaction the block's proposer includes because it is due (DESIGN.md §10.2),
+    /// such as the next span: signed by the proposer, nonce 0, consuming no nonce.
+    Due = 3,
 }
 
 /// A transaction signed by a validator; `nonce` counts the signer's transactions.
@@ -115,6 +118,7 @@ impl DeliveryTx {
         let kind = match r.u8()? {
             1 => TxKind::Set,
             2 => TxKind::Side,
+            3 => TxKind::Due,
             k => return Err(r.error(format!("transaction kind {k}"))),
         };
         let nonce = r.u64()?;
@@ -428,7 +432,7 @@ impl Block {
 
     /// Side transactions in block order.
     pub fn side_txs(&self) -> impl Iterator<Item = &DeliveryTx> {
-        self.txs.iter().filter(|t| t.kind == TxKind::Side)
+        self.txs.iter().filter(|t| t.kind != TxKind::Set)
     }
 }
 
@@ -531,6 +535,14 @@ pub enum CheckTxError {
     Key(usize),
     #[error("malformed side transaction payload")]
     SidePayload,
+    #[error("a due message signed by {signer}, not by the block's proposer {proposer}")]
+    NotProposer { signer: Address, proposer: Address },
+    #[error("a due message carries nonce {0}; due messages carry 0")]
+    DueNonce(u64),
+    #[error("a second span proposal in one block")]
+    SecondSpan,
+    #[error(transparent)]
+    Span(#[from] super::app::span::ProposeSpanError),
 }
 
 /// Why a commit does not prove a block.

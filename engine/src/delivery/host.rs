@@ -346,6 +346,8 @@ pub enum SubmitTxError {
     TooLarge { len: usize },
     #[error("the transaction pool is full ({POOL_LEN_MAX} waiting)")]
     PoolFull,
+    #[error("due messages are the proposer's to include; they cannot be submitted")]
+    Due,
 }
 
 /// What RPC shows of a validator.
@@ -539,7 +541,6 @@ impl Host {
         }
     }
 
-    /// Queues a transaction of this validator, signed with its key, for its next proposals.
     /// The BTTC chain this validator holds: the hashes of its canonical blocks from `start`
     /// (the block after [`AppState::milestone`]) to its head. Its next precommits report it;
     /// at most [`CHAIN_VOTE_HASHES_MAX`] hashes are kept, the oldest first.
@@ -548,7 +549,20 @@ impl Host {
         self.chain_vote = vote;
     }
 
+    /// The head of this validator's BTTC chain, as its chain vote reports it.
+    pub fn chain_head(&self) -> Option<u64> {
+        let v = &self.chain_vote;
+        match v.hashes.len() {
+            0 => v.start.checked_sub(1),
+            n => Some(v.start + n as u64 - 1),
+        }
+    }
+
+    /// Queues a transaction of this validator, signed with its key, for its next proposals.
     pub fn submit(&mut self, kind: TxKind, payload: Bytes) -> Result<B256, SubmitTxError> {
+        if kind == TxKind::Due {
+            return Err(SubmitTxError::Due);
+        }
         if payload.len() > TX_PAYLOAD_MAX {
             return Err(SubmitTxError::TooLarge { len: payload.len() });
         }
@@ -1123,7 +1137,22 @@ impl Host {
             }
             _ => {
                 let candidates: Vec<DeliveryTx> = self.pool.iter().cloned().collect();
-                let txs = self.app.select_txs(&candidates, TXS_PER_BLOCK_MAX);
+                let mut txs: Vec<DeliveryTx> = self
+                    .app
+                    .due_messages(self.chain_head())
+                    .into_iter()
+                    .map(|payload| {
+                        DeliveryTx::signed(
+                            self.config.chain_id,
+                            &self.config.key,
+                            TxKind::Due,
+                            0,
+                            payload,
+                        )
+                    })
+                    .collect();
+                let room = TXS_PER_BLOCK_MAX - txs.len();
+                txs.extend(self.app.select_txs(&candidates, room));
                 let block = Block::new(
                     self.app.draft(self.me, now_ms),
                     txs,

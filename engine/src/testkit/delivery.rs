@@ -11,6 +11,7 @@
 //! honest validators, evidence against honest validators, and heights not decided.
 
 use super::{Rng, SimClock, SimStore};
+use crate::delivery::app::span::{ProposeSpan, SIDE_PROPOSE_SPAN, SpanConfig};
 use crate::delivery::milestone::{ChainVote, Milestone};
 use crate::delivery::{
     app::AppState,
@@ -418,7 +419,10 @@ impl World {
             })
             .collect();
         let addresses: Vec<Address> = keys.iter().map(key_address).collect();
-        let genesis = AppState::genesis(SIM_CHAIN_ID, &addresses, 0);
+        let genesis = AppState::genesis(SIM_CHAIN_ID, &addresses, 0).with_spans(SpanConfig {
+            params: crate::chain::spec::DEVNET_BOR,
+            bttc_chain_id: crate::chain::spec::DEVNET_CHAIN_ID,
+        });
         let n_nodes = keys.len();
         let nodes = keys
             .into_iter()
@@ -480,15 +484,30 @@ impl World {
         chain[from as usize..=to as usize].to_vec()
     }
 
-    /// The last milestone any honest validator holds (for tests of liveness).
+    /// The last milestone a validator's host held (for tests of liveness).
     pub fn milestone(&self, node: usize) -> Milestone {
         self.milestones[node]
     }
 
+    /// The last span a validator's host decided, if it is up.
+    pub fn last_span_id(&self, node: usize) -> Option<u64> {
+        self.nodes[node]
+            .host
+            .as_ref()?
+            .app()
+            .last_span()
+            .map(|s| s.id)
+    }
+
+    /// The head of the modelled BTTC chain as validator `node` sees it now.
+    fn bttc_head(&self, node: usize) -> u64 {
+        let lag = self.scenario.bttc_lag_ms.get(node).copied().unwrap_or(0);
+        self.clock.now_ms.saturating_sub(lag) / self.scenario.bttc_block_ms.max(1)
+    }
+
     /// Before a step: the chain the validator sees now, from the block after its milestone.
     fn report_chain(&mut self, node: usize) {
-        let lag = self.scenario.bttc_lag_ms.get(node).copied().unwrap_or(0);
-        let head = self.clock.now_ms.saturating_sub(lag) / self.scenario.bttc_block_ms.max(1);
+        let head = self.bttc_head(node);
         let fork = self.is_byzantine(node).then_some(node);
         let Some(host) = self.nodes[node].host.as_ref() else {
             return;
@@ -800,7 +819,12 @@ impl World {
             .payload
             .get(1)
             .is_some_and(|j| !(node + usize::from(*j)).is_multiple_of(3));
-        let (result, data) = if seen {
+        let span = (check.payload.first() == Some(&SIDE_PROPOSE_SPAN))
+            .then(|| ProposeSpan::decode(&check.payload).ok())
+            .flatten();
+        let (result, data) = if let Some(span) = span {
+            (span.side_check(self.bttc_head(node)), Vec::new())
+        } else if seen {
             (SideTxResult::Yes, check.payload.to_vec())
         } else {
             (SideTxResult::No, check.payload.to_vec())

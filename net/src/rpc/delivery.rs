@@ -127,7 +127,7 @@ pub fn block_json(block: &Block, commit: &[CommitVote]) -> Value {
         },
         "txs": block.txs.iter().map(|t| json!({
             "hash": t.hash(),
-            "kind": match t.kind { TxKind::Set => "set", TxKind::Side => "side" },
+            "kind": match t.kind { TxKind::Set => "set", TxKind::Side => "side", TxKind::Due => "due" },
             "nonce": t.nonce,
             "payload": t.payload,
         })).collect::<Vec<_>>(),

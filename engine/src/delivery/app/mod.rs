@@ -1,6 +1,9 @@
 //! The Delivery application: a deterministic state machine over committed blocks (a key-value
-//! store, per-validator nonces, side-transaction outcomes and the validator set), with an
-//! application hash after every block.
+//! store, per-validator nonces, side-transaction outcomes, the validator set, spans and
+//! milestones), with an application hash after every block. Each module gives a message its
+//! stateful check, its side check and its post handler; this file dispatches to them.
+
+pub mod span;
 
 use super::{
     block::{
@@ -12,7 +15,9 @@ use super::{
     tendermint::DeliveryHeight,
     validators::{VALIDATORS_MAX, ValidatorSet},
 };
+use crate::chain::bor::span::Span;
 use alloy_primitives::{Address, B256, Bytes, keccak256};
+use span::{ProposeSpan, ProposeSpanError, SIDE_PROPOSE_SPAN, SPANS_KEPT, SpanConfig};
 use std::collections::BTreeMap;
 
 /// Keys and values of the key-value state.
@@ -22,6 +27,16 @@ pub const KEY_LEN_MAX: usize = 64;
 pub const SIDE_FACT: u8 = 0;
 pub const SIDE_ADD_VALIDATOR: u8 = 1;
 pub const SIDE_REMOVE_VALIDATOR: u8 = 2;
+
+/// The bytes a validator signs with its verdict on a side payload (spec §1.4): nothing for a
+/// span (no root chain verifies it), the payload itself for the demo's facts and validator
+/// changes.
+pub fn sign_data(payload: &[u8]) -> &[u8] {
+    match payload.first() {
+        Some(&SIDE_PROPOSE_SPAN) => &[],
+        _ => payload,
+    }
+}
 
 /// What one block changed: the application hash chains over these, and the store writes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +48,8 @@ pub struct Changes {
     pub validators_changed: bool,
     /// The milestone this block decided, if it moved.
     pub milestone: Option<Milestone>,
+    /// The span this block decided, if any.
+    pub span: Option<u64>,
 }
 
 impl Changes {
@@ -58,6 +75,10 @@ impl Changes {
             out.extend_from_slice(&m.number.to_be_bytes());
             out.extend_from_slice(m.hash.as_slice());
         }
+        if let Some(span) = self.span {
+            out.extend_from_slice(b"span");
+            out.extend_from_slice(&span.to_be_bytes());
+        }
         keccak256(out)
     }
 }
@@ -80,6 +101,10 @@ pub struct AppState {
     pub pending_side: Vec<(DeliveryHeight, Vec<Bytes>)>,
     /// The last final BTTC block (block 0 until validators agree on more).
     pub milestone: Milestone,
+    /// The BTTC chain this Delivery chain makes spans for, if any.
+    pub span_config: Option<SpanConfig>,
+    /// The latest decided spans, oldest first (at most [`SPANS_KEPT`]).
+    pub spans: Vec<Span>,
 }
 
 impl AppState {
@@ -97,7 +122,65 @@ impl AppState {
             kv: BTreeMap::new(),
             pending_side: Vec::new(),
             milestone: Milestone::default(),
+            span_config: None,
+            spans: Vec::new(),
         }
+    }
+
+    /// This chain makes spans for a BTTC chain: span 0 holds the genesis validators.
+    pub fn with_spans(mut self, config: SpanConfig) -> Self {
+        let validators = span::span_validators(&self.validators);
+        self.spans = vec![Span::first(
+            &config.params,
+            &validators,
+            config.bttc_chain_id,
+        )];
+        self.span_config = Some(config);
+        self.app_hash = keccak256([self.app_hash.as_slice(), b"spans"].concat());
+        self
+    }
+
+    /// The last decided span.
+    pub fn last_span(&self) -> Option<&Span> {
+        self.spans.last()
+    }
+
+    /// The span holding BTTC block `number`, if still kept.
+    pub fn span_of(&self, number: u64) -> Option<&Span> {
+        self.spans.iter().rev().find(|s| s.contains(number))
+    }
+
+    /// Side payloads the proposer of the next block includes, given its BTTC head.
+    pub fn due_messages(&self, bttc_head: Option<u64>) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        if let (Some(config), Some(last), Some(head)) =
+            (&self.span_config, self.last_span(), bttc_head)
+            && let Some(msg) = span::due(config, last, head, self.block_hash)
+            && !self.span_pending(msg.id)
+        {
+            out.push(msg.encode());
+        }
+        out
+    }
+
+    /// Whether a proposal of span `id` awaits its tally.
+    fn span_pending(&self, id: u64) -> bool {
+        self.pending_side.iter().flat_map(|(_, p)| p).any(|p| {
+            p.first() == Some(&SIDE_PROPOSE_SPAN)
+                && ProposeSpan::decode(p).is_ok_and(|m| m.id == id)
+        })
+    }
+
+    /// The span module's stateful check of a proposal at inclusion.
+    fn check_span(&self, payload: &[u8]) -> Result<(), CheckTxError> {
+        let msg = ProposeSpan::decode(payload).map_err(|_| CheckTxError::SidePayload)?;
+        let (Some(config), Some(last)) = (&self.span_config, self.last_span()) else {
+            return Err(ProposeSpanError::NoSpans.into());
+        };
+        if self.span_pending(msg.id) {
+            return Err(ProposeSpanError::Pending(msg.id).into());
+        }
+        Ok(span::check(config, last, self.block_hash, &msg)?)
     }
 
     /// A copy without the key-value entries and nonces (a store keeps those as changes).
@@ -114,6 +197,8 @@ impl AppState {
             kv: BTreeMap::new(),
             pending_side: self.pending_side.clone(),
             milestone: self.milestone,
+            span_config: self.span_config,
+            spans: self.spans.clone(),
         }
     }
 
@@ -140,10 +225,23 @@ impl AppState {
         &self,
         tx: &DeliveryTx,
         used: &BTreeMap<Address, u64>,
+        proposer: Address,
     ) -> Result<Address, CheckTxError> {
         let signer = tx.signer(self.chain_id).ok_or(CheckTxError::Signature)?;
         if !self.validators.contains(&signer) {
             return Err(CheckTxError::NotValidator(signer));
+        }
+        if tx.kind == TxKind::Due {
+            if signer != proposer {
+                return Err(CheckTxError::NotProposer { signer, proposer });
+            }
+            if tx.nonce != 0 {
+                return Err(CheckTxError::DueNonce(tx.nonce));
+            }
+            return match tx.payload.first() {
+                Some(&SIDE_PROPOSE_SPAN) => self.check_span(&tx.payload).map(|()| signer),
+                _ => Err(CheckTxError::SidePayload),
+            };
         }
         let expected = used
             .get(&signer)
@@ -167,6 +265,7 @@ impl AppState {
                 Some(&(SIDE_ADD_VALIDATOR | SIDE_REMOVE_VALIDATOR)) if tx.payload.len() == 21 => {}
                 _ => return Err(CheckTxError::SidePayload),
             },
+            TxKind::Due => unreachable!("handled above"),
         }
         Ok(signer)
     }
@@ -182,11 +281,14 @@ impl AppState {
             if out.len() >= limit || bytes + tx.encoded_len() > TX_BYTES_PER_BLOCK_MAX {
                 break;
             }
-            if tx.kind == TxKind::Side && side >= SIDE_TXS_PER_BLOCK_MAX {
+            if tx.kind != TxKind::Set && side >= SIDE_TXS_PER_BLOCK_MAX {
                 continue;
             }
-            if let Ok(signer) = self.check_tx(tx, &used) {
-                side += usize::from(tx.kind == TxKind::Side);
+            if tx.kind == TxKind::Due {
+                continue;
+            }
+            if let Ok(signer) = self.check_tx(tx, &used, Address::ZERO) {
+                side += 1 - usize::from(tx.kind == TxKind::Set);
                 bytes += tx.encoded_len();
                 used.insert(signer, tx.nonce + 1);
                 out.push(tx.clone());
@@ -262,11 +364,22 @@ impl AppState {
             return Err(BlockError::SideTxs { count });
         }
         let mut used = BTreeMap::new();
+        let mut spans = 0;
         for (index, tx) in block.txs.iter().enumerate() {
             let signer = self
-                .check_tx(tx, &used)
+                .check_tx(tx, &used, h.proposer)
                 .map_err(|source| BlockError::Tx { index, source })?;
-            used.insert(signer, tx.nonce + 1);
+            if tx.kind == TxKind::Due {
+                spans += 1;
+                if spans > 1 {
+                    return Err(BlockError::Tx {
+                        index,
+                        source: CheckTxError::SecondSpan,
+                    });
+                }
+            } else {
+                used.insert(signer, tx.nonce + 1);
+            }
         }
         Ok(())
     }
@@ -277,6 +390,9 @@ impl AppState {
     pub fn apply(&mut self, block: &Block) -> Changes {
         let mut changes = Changes::default();
         for tx in &block.txs {
+            if tx.kind == TxKind::Due {
+                continue;
+            }
             let Some(signer) = tx.signer(self.chain_id) else {
                 continue;
             };
@@ -312,7 +428,9 @@ impl AppState {
                 .hash();
                 let votes: Vec<SideTxVote> = results
                     .iter()
-                    .filter(|v| v.tx_hash == tx_hash && side_signature_matches(v, &payload))
+                    .filter(|v| {
+                        v.tx_hash == tx_hash && side_signature_matches(v, sign_data(&payload))
+                    })
                     .copied()
                     .collect();
                 let result = tally(&self.last_validators, &votes);
@@ -322,7 +440,20 @@ impl AppState {
                 let record = Bytes::from(vec![result as u8]);
                 self.kv.insert(Bytes::from(key.clone()), record.clone());
                 changes.kv.push((Bytes::from(key), record));
-                if result == SideTxResult::Yes && payload[0] != SIDE_FACT {
+                if result == SideTxResult::Yes && payload[0] == SIDE_PROPOSE_SPAN {
+                    if let (Some(config), Some(last), Ok(msg)) = (
+                        &self.span_config,
+                        self.spans.last(),
+                        ProposeSpan::decode(&payload),
+                    ) && let Some(next) = span::post(config, last, &self.last_validators, &msg)
+                    {
+                        changes.span = Some(next.id);
+                        self.spans.push(next);
+                        if self.spans.len() > SPANS_KEPT {
+                            self.spans.remove(0);
+                        }
+                    }
+                } else if result == SideTxResult::Yes && payload[0] != SIDE_FACT {
                     let set = next_set.get_or_insert_with(|| {
                         self.validators
                             .validators()
@@ -587,5 +718,92 @@ mod tests {
             state.check_block(&b, None),
             Err(BlockError::Commit(_))
         ));
+    }
+
+    #[test]
+    fn the_proposer_includes_a_due_span_which_is_decided_with_its_votes() {
+        use crate::delivery::side_tx::sign_side_tx;
+        let keys = keys(4);
+        let members: Vec<Address> = keys.iter().map(key_address).collect();
+        let config = SpanConfig {
+            params: crate::chain::spec::DEVNET_BOR,
+            bttc_chain_id: 1029,
+        };
+        let mut state = AppState::genesis(CHAIN, &members, 0).with_spans(config);
+        let key_of = |a: Address| *keys.iter().find(|k| key_address(k) == a).unwrap();
+        // Nothing is due before the proposer knows a head.
+        assert!(state.due_messages(None).is_empty());
+        let due = state.due_messages(Some(3));
+        assert_eq!(due.len(), 1);
+        let proposer = state.validators.proposer();
+        let tx = |k: &SecretKey, nonce, payload: &Bytes| {
+            DeliveryTx::signed(CHAIN, k, TxKind::Due, nonce, payload.clone())
+        };
+        let other = keys.iter().find(|k| key_address(k) != proposer).unwrap();
+
+        // Signed by someone else, with a nonce, twice, or for a later span: refused.
+        for (txs, why) in [
+            (vec![tx(other, 0, &due[0])], "not the proposer"),
+            (vec![tx(&key_of(proposer), 1, &due[0])], "a nonce"),
+            (
+                vec![
+                    tx(&key_of(proposer), 0, &due[0]),
+                    tx(&key_of(proposer), 0, &due[0]),
+                ],
+                "twice",
+            ),
+        ] {
+            let b = next_block(&state, &keys, txs, |_| Vec::new());
+            assert!(
+                matches!(state.check_block(&b, None), Err(BlockError::Tx { .. })),
+                "{why}"
+            );
+        }
+        let mut later = ProposeSpan::decode(&due[0]).unwrap();
+        later.id = 2;
+        let b = next_block(
+            &state,
+            &keys,
+            vec![tx(&key_of(proposer), 0, &later.encode())],
+            |_| Vec::new(),
+        );
+        assert!(matches!(
+            state.check_block(&b, None),
+            Err(BlockError::Tx {
+                source: CheckTxError::Span(ProposeSpanError::Span(_)),
+                ..
+            })
+        ));
+
+        // Included at height 1, not due again while pending, decided at height 3.
+        let b1 = next_block(
+            &state,
+            &keys,
+            vec![tx(&key_of(proposer), 0, &due[0])],
+            |_| Vec::new(),
+        );
+        state.check_block(&b1, None).unwrap();
+        state.apply(&b1);
+        assert!(state.due_messages(Some(3)).is_empty(), "pending");
+        let b2 = next_block(&state, &keys, Vec::new(), |_| Vec::new());
+        state.apply(&b2);
+        let hash = keccak256(&due[0]);
+        let yes = |i: usize| {
+            vec![SideEntry {
+                tx_hash: hash,
+                result: SideTxResult::Yes,
+                signature: sign_side_tx(&keys[i], SideTxResult::Yes, &[]),
+            }]
+        };
+        let b3 = next_block(&state, &keys, Vec::new(), yes);
+        state.check_block(&b3, None).unwrap();
+        let changes = state.apply(&b3);
+        assert_eq!(changes.span, Some(1));
+        let span = state.last_span().unwrap();
+        assert_eq!((span.id, span.start_block, span.end_block), (1, 32, 63));
+        assert_eq!(span.producers.len(), 4);
+        // The next one is due once the head reaches block 32.
+        assert!(state.due_messages(Some(31)).is_empty());
+        assert_eq!(state.due_messages(Some(32)).len(), 1);
     }
 }
