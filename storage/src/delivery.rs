@@ -564,7 +564,8 @@ impl Encode for AppState {
             }
         }
         out.extend_from_slice(&(self.spans.len() as u32).to_be_bytes());
-        for span in &self.spans {
+        for (decided, span) in &self.spans {
+            out.extend_from_slice(&decided.0.to_be_bytes());
             for word in [span.id, span.start_block, span.end_block, span.chain_id] {
                 out.extend_from_slice(&word.to_be_bytes());
             }
@@ -669,8 +670,8 @@ impl Decode for AppState {
             return Err(r.error(format!("{count} spans")));
         }
         let spans = (0..count)
-            .map(|_| decode_span(&mut r))
-            .collect::<Result<_, _>>()?;
+            .map(|_| Ok((r.height()?, decode_span(&mut r)?)))
+            .collect::<Result<_, DecodeError>>()?;
         r.finish()?;
         Ok(AppState {
             chain_id,

@@ -28,8 +28,11 @@ pub enum BuildError {
     Exec(#[from] ExecError),
     #[error(transparent)]
     Trie(#[from] TrieError),
-    #[error("the system call to {0} reverted")]
-    SystemCall(Address),
+    #[error(
+        "the system call to {to} reverted: {}",
+        crate::root::revert_reason(output)
+    )]
+    SystemCall { to: Address, output: Bytes },
 }
 
 /// A call the system address makes at the start of a block, outside any transaction (Bor's
@@ -198,7 +201,10 @@ fn execute_sequentially<S: StateReader>(
     for call in system_calls {
         let outcome = block.system_call(SYSTEM_ADDRESS, call.to, call.input.clone())?;
         if !outcome.success {
-            return Err(BuildError::SystemCall(call.to));
+            return Err(BuildError::SystemCall {
+                to: call.to,
+                output: outcome.output,
+            });
         }
     }
     let mut txs = Vec::new();

@@ -12,7 +12,7 @@ pub mod testing;
 mod tests;
 
 pub use mem::MemState;
-pub use overlay::{AccountChange, StateChanges};
+pub use overlay::{AccountChange, StateChanges, reverse_changes};
 pub use parallel::{
     ExecStats, PARALLEL_GAS_MIN, PARALLEL_TXS_MIN, ParallelExecutor, ProducedBlock,
 };

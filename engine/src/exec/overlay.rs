@@ -209,3 +209,31 @@ impl<S: StateReader> Database for Overlay<'_, S> {
             .ok_or(StateError::MissingBlockHash(number))
     }
 }
+
+/// The changes that take the state after `changes` back to `pre` (the state before them):
+/// each touched account's previous value and each written slot's previous value. An account
+/// whose storage the changes wiped or deleted gets all its previous slots back, read through
+/// `slots_of` (a store's walk of one account's storage).
+pub fn reverse_changes<S: StateReader>(
+    pre: &S,
+    changes: &StateChanges,
+    slots_of: impl Fn(&Address) -> Result<Vec<(U256, U256)>, StateError>,
+) -> Result<StateChanges, StateError> {
+    let mut reverse = StateChanges::default();
+    for (address, change) in &changes.accounts {
+        let mut back = AccountChange {
+            account: pre.account(address)?,
+            ..Default::default()
+        };
+        if change.storage_wiped || change.account.is_none() {
+            back.storage_wiped = true;
+            back.storage = slots_of(address)?.into_iter().collect();
+        } else {
+            for slot in change.storage.keys() {
+                back.storage.insert(*slot, pre.storage(address, slot)?);
+            }
+        }
+        reverse.accounts.insert(*address, back);
+    }
+    Ok(reverse)
+}

@@ -18,3 +18,11 @@ pub(crate) fn rlp_list(payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(payload);
     out
 }
+
+/// The reason string of a Solidity `Error(string)` revert, or the output in hex.
+pub fn revert_reason(output: &[u8]) -> String {
+    use alloy_sol_types::SolError;
+    alloy_sol_types::Revert::abi_decode(output)
+        .map(|r| r.reason)
+        .unwrap_or_else(|_| format!("0x{}", alloy_primitives::hex::encode(output)))
+}

@@ -11,6 +11,8 @@
 //! honest validators, evidence against honest validators, and heights not decided.
 
 use super::{Rng, SimClock, SimStore};
+use super::{bttc::BttcLayer, chain::BorMemStore};
+use crate::chain::bor::host::{ChainEffects, ChainHost, WireBlock};
 use crate::delivery::app::span::{ProposeSpan, SIDE_PROPOSE_SPAN, SpanConfig};
 use crate::delivery::milestone::{ChainVote, Milestone};
 use crate::delivery::{
@@ -104,6 +106,23 @@ pub struct Scenario {
     /// `bttc_lag_ms[i]` late and reports it in its precommits (byzantine ones report a fork).
     pub bttc_block_ms: u64,
     pub bttc_lag_ms: Vec<u64>,
+    /// Real BTTC chains instead of the modelled one: Bor producers, block propagation,
+    /// imports and fork choice on every node (and on full nodes without a key).
+    pub bttc: Option<BttcScenario>,
+}
+
+/// A run with real BTTC chains.
+#[derive(Debug, Clone)]
+pub struct BttcScenario {
+    pub params: crate::chain::bor::BorParams,
+    pub full_nodes: usize,
+    pub txs_per_block: usize,
+    /// Producers seal until this time (ms)...
+    pub produce_until_ms: u64,
+    /// ...and the network settles until this one, when the heads are compared.
+    pub settle_until_ms: u64,
+    /// How often each node re-announces its head and refreshes its Delivery view (ms).
+    pub tick_ms: u64,
 }
 
 impl Scenario {
@@ -139,6 +158,7 @@ impl Scenario {
             side_check_ms_max: 0,
             bttc_block_ms: 50,
             bttc_lag_ms: vec![0; validators],
+            bttc: None,
         }
     }
 
@@ -248,6 +268,29 @@ pub enum Violation {
         number: u64,
         previous: u64,
     },
+    /// A node's BTTC chain lost a block it held as final.
+    FinalReorganized {
+        node: usize,
+        number: u64,
+    },
+    /// Honest nodes judged one BTTC block differently.
+    ImportDisagreement {
+        hash: B256,
+        why: String,
+    },
+    /// At the end, BTTC heads differ.
+    Diverged {
+        heads: Vec<(u64, B256)>,
+    },
+    /// The run took more steps than any healthy run does (a loop at one instant).
+    Runaway {
+        at_ms: u64,
+    },
+    /// The BTTC chain made too little progress.
+    BttcStalled {
+        head: u64,
+        spans: u64,
+    },
 }
 
 impl std::fmt::Display for Violation {
@@ -285,6 +328,21 @@ impl std::fmt::Display for Violation {
                 f,
                 "validator {node} committed only {committed} of {heights} heights"
             ),
+            Self::FinalReorganized { node, number } => {
+                write!(f, "node {node} reorganized its final BTTC block {number}")
+            }
+            Self::ImportDisagreement { hash, why } => write!(
+                f,
+                "honest nodes disagree on BTTC block {hash}: one imported it, one refused it ({why})"
+            ),
+            Self::Runaway { at_ms } => write!(f, "the run looped without end at {at_ms} ms"),
+            Self::Diverged { heads } => write!(f, "BTTC heads differ at the end: {heads:?}"),
+            Self::BttcStalled { head, spans } => {
+                write!(
+                    f,
+                    "the BTTC chain reached only block {head} and span {spans}"
+                )
+            }
             Self::Milestone {
                 node,
                 number,
@@ -321,6 +379,22 @@ enum Event {
     SideResult {
         node: usize,
         result: SideCheckResult,
+    },
+    ChainTick {
+        node: usize,
+    },
+    ChainWake {
+        node: usize,
+        at: u64,
+    },
+    ChainBlock {
+        to: usize,
+        block: Box<WireBlock>,
+    },
+    ChainFetch {
+        asker: usize,
+        peer: usize,
+        hash: B256,
     },
 }
 
@@ -379,6 +453,9 @@ struct Node {
     last_round: Option<(DeliveryHeight, Round)>,
 }
 
+/// Steps after which a run is stopped as runaway.
+const STEPS_MAX: u64 = 20_000_000;
+
 /// A simulated Delivery network.
 pub struct World {
     pub scenario: Scenario,
@@ -407,6 +484,11 @@ pub struct World {
     milestone_violation: Option<Violation>,
     /// The modelled BTTC chains: the canonical one (`None`) and each byzantine fork.
     bttc_chains: BTreeMap<Option<usize>, Vec<B256>>,
+    /// Real BTTC chains, when the scenario asks for them.
+    pub bttc: Option<BttcLayer>,
+    /// Per BTTC node, the last block it held as final: (number, hash).
+    final_held: Vec<(u64, B256)>,
+    bttc_violation: Option<Violation>,
 }
 
 impl World {
@@ -420,10 +502,23 @@ impl World {
             .collect();
         let addresses: Vec<Address> = keys.iter().map(key_address).collect();
         let genesis = AppState::genesis(SIM_CHAIN_ID, &addresses, 0).with_spans(SpanConfig {
-            params: crate::chain::spec::DEVNET_BOR,
+            params: scenario
+                .bttc
+                .as_ref()
+                .map_or(crate::chain::spec::DEVNET_BOR, |b| b.params),
             bttc_chain_id: crate::chain::spec::DEVNET_CHAIN_ID,
         });
         let n_nodes = keys.len();
+        let bttc: Option<BttcLayer> = scenario
+            .bttc
+            .as_ref()
+            .map(|b| BttcLayer::new(&keys, b.full_nodes, b.params));
+        let final_held = bttc.as_ref().map_or(Vec::new(), |b| {
+            b.nodes
+                .iter()
+                .map(|n| (0, n.store.chain.tip_hash()))
+                .collect()
+        });
         let nodes = keys
             .into_iter()
             .map(|key| Node {
@@ -456,6 +551,9 @@ impl World {
             milestones: vec![Milestone::default(); n_nodes],
             milestone_violation: None,
             bttc_chains: BTreeMap::new(),
+            bttc,
+            final_held,
+            bttc_violation: None,
         }
     }
 
@@ -491,7 +589,8 @@ impl World {
 
     /// The last span a validator's host decided, if it is up.
     pub fn last_span_id(&self, node: usize) -> Option<u64> {
-        self.nodes[node]
+        self.nodes
+            .get(node)?
             .host
             .as_ref()?
             .app()
@@ -499,14 +598,24 @@ impl World {
             .map(|s| s.id)
     }
 
-    /// The head of the modelled BTTC chain as validator `node` sees it now.
+    /// The head of the BTTC chain as validator `node` sees it now.
     fn bttc_head(&self, node: usize) -> u64 {
+        if let Some(bttc) = &self.bttc {
+            return bttc.nodes[node].host.as_ref().map_or(0, |h| h.head().0);
+        }
         let lag = self.scenario.bttc_lag_ms.get(node).copied().unwrap_or(0);
         self.clock.now_ms.saturating_sub(lag) / self.scenario.bttc_block_ms.max(1)
     }
 
     /// Before a step: the chain the validator sees now, from the block after its milestone.
     fn report_chain(&mut self, node: usize) {
+        if let Some(bttc) = &self.bttc {
+            let n = &bttc.nodes[node];
+            if let (Some(chain), Some(host)) = (&n.host, self.nodes[node].host.as_mut()) {
+                host.set_chain_vote(chain.chain_vote(&n.store));
+            }
+            return;
+        }
         let head = self.bttc_head(node);
         let fork = self.is_byzantine(node).then_some(node);
         let Some(host) = self.nodes[node].host.as_ref() else {
@@ -532,6 +641,11 @@ impl World {
         };
         let milestone = host.app().milestone;
         let previous = self.milestones[node];
+        if self.bttc.is_some() {
+            // Real chains: the BTTC layer checks finality against each node's own chain.
+            self.milestones[node] = milestone;
+            return;
+        }
         if self.is_byzantine(node) || milestone == previous {
             return;
         }
@@ -563,7 +677,7 @@ impl World {
 
     /// A live validator's status.
     pub fn status(&self, node: usize) -> Option<crate::delivery::host::HostStatus> {
-        self.nodes[node].host.as_ref().map(Host::status)
+        self.nodes.get(node)?.host.as_ref().map(Host::status)
     }
 
     pub fn store(&self, node: usize) -> &SimStore {
@@ -637,12 +751,29 @@ impl World {
             );
         }
         let honest: Vec<usize> = self.honest().collect();
+        let chain_nodes = self.bttc.as_ref().map_or(0, |b| b.nodes.len());
+        for node in 0..chain_nodes {
+            self.open_chain(node);
+            self.push(node as u64, Event::ChainTick { node });
+        }
+        let until = self.scenario.bttc.as_ref().map(|b| b.settle_until_ms);
         while let Some(Reverse((at, _, Queued(event)))) = self.queue.pop() {
-            if at > self.scenario.deadline_ms
-                || honest
-                    .iter()
-                    .all(|&i| self.committed(i) >= self.scenario.heights)
-            {
+            let done = match until {
+                Some(until) => at > until,
+                None => {
+                    at > self.scenario.deadline_ms
+                        || honest
+                            .iter()
+                            .all(|&i| self.committed(i) >= self.scenario.heights)
+                }
+            };
+            if done {
+                break;
+            }
+            if self.steps > STEPS_MAX {
+                // A run that never ends is a bug of its own: stop and let the checks speak.
+                self.bttc_violation
+                    .get_or_insert(Violation::Runaway { at_ms: at });
                 break;
             }
             self.clock.now_ms = at;
@@ -699,13 +830,263 @@ impl World {
                 self.record(&[b'r', node as u8]);
                 self.restarts += 1;
                 self.open(node);
+                // A restart that crashed again opens its chain on the next restart.
+                if self.bttc.is_some() && self.nodes[node].host.is_some() {
+                    self.open_chain(node);
+                }
+            }
+            Event::ChainTick { node } => self.chain_tick(node),
+            Event::ChainWake { node, at } => {
+                let Some(bttc) = self.bttc.as_mut() else {
+                    return;
+                };
+                if bttc.nodes[node].wake != Some(at) {
+                    return;
+                }
+                bttc.nodes[node].wake = None;
+                self.record(&[b'p', node as u8]);
+                self.chain_produce(node);
+            }
+            Event::ChainBlock { to, block } => {
+                self.record(&[b'b', to as u8]);
+                let now = self.clock.now_ms;
+                self.chain_step(to, |host, store| host.handle_block(store, now, *block));
+            }
+            Event::ChainFetch { asker, peer, hash } => {
+                let Some(bttc) = &self.bttc else {
+                    return;
+                };
+                let n = &bttc.nodes[peer];
+                let found = n
+                    .host
+                    .as_ref()
+                    .and_then(|h| h.block_by_hash(&n.store, &hash));
+                if let Some(block) = found {
+                    self.send_block(peer, asker, block);
+                }
             }
         }
+    }
+
+    /// Starts node `node`'s chain host from its store and schedules its producer.
+    fn open_chain(&mut self, node: usize) {
+        let Some(bttc) = self.bttc.as_mut() else {
+            return;
+        };
+        bttc.open(node);
+        self.refresh_delivery(node);
+        self.schedule_producer(node);
+    }
+
+    /// The node's Delivery state, as its chain host reads it. A full node (no Delivery host
+    /// here) copies the state of the most advanced validator that is up, as if it had synced
+    /// the Delivery chain from it.
+    fn refresh_delivery(&mut self, node: usize) {
+        let app = if node < self.nodes.len() {
+            self.nodes[node].host.as_ref().map(|h| h.app().clone())
+        } else {
+            self.nodes
+                .iter()
+                .filter_map(|n| n.host.as_ref())
+                .max_by_key(|h| h.app().height)
+                .map(|h| h.app().clone())
+        };
+        let Some(app) = app else {
+            return;
+        };
+        if let Some(host) = self.bttc.as_mut().and_then(|b| b.nodes[node].host.as_mut()) {
+            host.delivery.update(app.height, &app.spans, app.milestone);
+        }
+        let now = self.clock.now_ms;
+        self.chain_step(node, |host, store| host.handle_delivery(store, now));
+    }
+
+    fn schedule_producer(&mut self, node: usize) {
+        let now = self.clock.now_ms;
+        let Some(bttc) = self.bttc.as_mut() else {
+            return;
+        };
+        let producing = self
+            .scenario
+            .bttc
+            .as_ref()
+            .is_some_and(|b| now < b.produce_until_ms);
+        let n = &mut bttc.nodes[node];
+        let Some(at) = n.host.as_ref().and_then(|h| h.poll_timeout(&n.store)) else {
+            return;
+        };
+        let at = at.max(now);
+        if producing && n.wake != Some(at) {
+            n.wake = Some(at);
+            self.push(at, Event::ChainWake { node, at });
+        }
+    }
+
+    fn chain_produce(&mut self, node: usize) {
+        let now = self.clock.now_ms;
+        let count = self.scenario.bttc.as_ref().map_or(0, |b| b.txs_per_block);
+        let Some(bttc) = self.bttc.as_mut() else {
+            return;
+        };
+        let mut candidates = bttc.candidates(node, count);
+        let before = bttc.nodes[node].host.as_ref().map(|h| h.head());
+        let in_turn = bttc.nodes[node]
+            .host
+            .as_ref()
+            .map(|h| h.snapshot().proposer());
+        self.chain_step(node, |host, store| {
+            host.handle_timeout(store, now, &mut candidates)
+        });
+        let Some(bttc) = self.bttc.as_mut() else {
+            return;
+        };
+        let after = bttc.nodes[node].host.as_ref().map(|h| h.head());
+        if after != before {
+            bttc.sealed += 1;
+            let me = bttc.nodes[node]
+                .key
+                .as_ref()
+                .map(crate::delivery::signing::key_address);
+            if in_turn != me {
+                bttc.backup_blocks += 1;
+            }
+        }
+    }
+
+    /// Every tick: a full node refreshes its Delivery view, every node re-announces its head
+    /// (so a peer that lost the last block fetches it) and re-arms its producer.
+    fn chain_tick(&mut self, node: usize) {
+        let Some(tick) = self.scenario.bttc.as_ref().map(|b| b.tick_ms) else {
+            return;
+        };
+        self.push(self.clock.now_ms + tick, Event::ChainTick { node });
+        if node >= self.nodes.len() {
+            self.refresh_delivery(node);
+        }
+        let head = self.bttc.as_ref().and_then(|b| {
+            let n = &b.nodes[node];
+            let host = n.host.as_ref()?;
+            host.block_by_hash(&n.store, &host.head().1)
+        });
+        let peers = self.bttc.as_ref().map_or(0, |b| b.nodes.len());
+        if let Some(block) = head {
+            for peer in (0..peers).filter(|p| *p != node) {
+                self.send_block(node, peer, block.clone());
+            }
+        }
+        let missing = self.bttc.as_ref().map_or(Vec::new(), |b| {
+            b.nodes[node]
+                .host
+                .as_ref()
+                .map_or(Vec::new(), |h| h.missing_parents(4))
+        });
+        for hash in missing {
+            let peer = self.rng.below(peers as u64) as usize;
+            if peer != node {
+                let at = self.clock.now_ms + 1 + self.rng.below(self.scenario.delay_ms_max);
+                self.push(
+                    at,
+                    Event::ChainFetch {
+                        asker: node,
+                        peer,
+                        hash,
+                    },
+                );
+            }
+        }
+        self.schedule_producer(node);
+    }
+
+    /// One step of a node's chain host, then its effects: blocks to peers, fetches, and the
+    /// checks of what it did.
+    fn chain_step(
+        &mut self,
+        node: usize,
+        f: impl FnOnce(
+            &mut ChainHost,
+            &mut BorMemStore,
+        ) -> Result<ChainEffects, crate::chain::bor::host::StoreFailed>,
+    ) {
+        let honest = node >= self.nodes.len() || !self.is_byzantine(node);
+        let Some(bttc) = self.bttc.as_mut() else {
+            return;
+        };
+        let n = &mut bttc.nodes[node];
+        let Some(host) = n.host.as_mut() else {
+            return;
+        };
+        self.steps += 1;
+        let effects = f(host, &mut n.store).expect("the simulated chain store never fails");
+        bttc.observe(&effects, honest);
+        // What this node held final must stay.
+        let (number, hash) = self.final_held[node];
+        let n = &bttc.nodes[node];
+        if let Some(current) = n.store.chain.hashes.get(number as usize)
+            && *current != hash
+            && self.bttc_violation.is_none()
+        {
+            self.bttc_violation = Some(Violation::FinalReorganized { node, number });
+        }
+        if let Some(host) = &n.host {
+            let m = host.delivery.milestone;
+            if n.store.chain.hashes.get(m.number as usize) == Some(&m.hash) {
+                self.final_held[node] = (m.number, m.hash);
+            }
+        }
+        let peers = bttc.nodes.len();
+        for block in effects.broadcast {
+            for peer in (0..peers).filter(|p| *p != node) {
+                self.send_block(node, peer, block.clone());
+            }
+        }
+        for hash in effects.fetch {
+            for _ in 0..2 {
+                let peer = self.rng.below(peers as u64) as usize;
+                if peer != node {
+                    let delay = 1 + self.rng.below(self.scenario.delay_ms_max);
+                    self.push(
+                        self.clock.now_ms + delay,
+                        Event::ChainFetch {
+                            asker: node,
+                            peer,
+                            hash,
+                        },
+                    );
+                }
+            }
+        }
+        if effects.head.is_some() {
+            self.schedule_producer(node);
+        }
+    }
+
+    /// A block on a link: partitions and loss drop it, the delay reorders it.
+    fn send_block(&mut self, from: usize, to: usize, block: WireBlock) {
+        if let Some((side, until)) = &self.scenario.partition
+            && self.clock.now_ms < *until
+            && side.contains(&from) != side.contains(&to)
+        {
+            return;
+        }
+        if self.rng.chance(self.scenario.loss_percent) {
+            return;
+        }
+        let delay = 1 + self.rng.below(self.scenario.delay_ms_max);
+        self.push(
+            self.clock.now_ms + delay,
+            Event::ChainBlock {
+                to,
+                block: Box::new(block),
+            },
+        );
     }
 
     fn crash(&mut self, node: usize, down_ms: u64) {
         tracing::debug!(node, now = self.clock.now_ms, "SIM CRASH");
         self.record(&[b'c', node as u8]);
+        if let Some(bttc) = self.bttc.as_mut() {
+            bttc.crash(node);
+        }
         let n = &mut self.nodes[node];
         n.host = None;
         n.inbox.clear();
@@ -773,6 +1154,9 @@ impl World {
             }
         };
         self.after_commits(node, &committed);
+        if !committed.is_empty() && self.bttc.is_some() {
+            self.refresh_delivery(node);
+        }
         let mut sends = sent.0;
         if let Some((MidStep::AfterWrite { sends_kept }, _)) = crash {
             sends.truncate(sends_kept);
@@ -1087,6 +1471,45 @@ impl World {
         }
     }
 
+    /// BTTC at the end of a run: no block both imported and refused by honest nodes, every
+    /// node on one head, and the chain and its spans moved on.
+    fn check_bttc(&self, bttc: &BttcLayer) -> Result<(), Violation> {
+        for (hash, why) in &bttc.refused {
+            if bttc.accepted.contains_key(hash)
+                || bttc
+                    .nodes
+                    .iter()
+                    .any(|n| n.store.chain.hashes.contains(hash))
+            {
+                return Err(Violation::ImportDisagreement {
+                    hash: *hash,
+                    why: why.clone(),
+                });
+            }
+        }
+        let heads: Vec<(u64, B256)> = bttc
+            .nodes
+            .iter()
+            .map(|n| (n.store.chain.tip().number, n.store.chain.tip_hash()))
+            .collect();
+        if heads.iter().any(|h| *h != heads[0]) {
+            return Err(Violation::Diverged { heads });
+        }
+        let scenario = self.scenario.bttc.as_ref().expect("a BTTC scenario");
+        let spans = bttc.nodes[0]
+            .host
+            .as_ref()
+            .map_or(0, |h| h.bor_tip().current_span.id);
+        let seconds = scenario.produce_until_ms / 1_000;
+        if heads[0].0 < seconds / 3 || spans < 1 {
+            return Err(Violation::BttcStalled {
+                head: heads[0].0,
+                spans,
+            });
+        }
+        Ok(())
+    }
+
     /// The validator set of `height` (no set changes in the simulation): the genesis set with
     /// priorities advanced once per earlier height.
     fn validators_at(&self, height: DeliveryHeight) -> ValidatorSet {
@@ -1147,6 +1570,12 @@ impl World {
         }
         if let Some(violation) = &self.milestone_violation {
             return Err(violation.clone());
+        }
+        if let Some(violation) = &self.bttc_violation {
+            return Err(violation.clone());
+        }
+        if let Some(bttc) = &self.bttc {
+            self.check_bttc(bttc)?;
         }
         if let Some(node) = self.evidence.iter().find(|i| !self.is_byzantine(**i)) {
             return Err(Violation::EvidenceAgainstHonest { node: *node });

@@ -6,6 +6,7 @@
 //!
 //! [`Effects::carry_out`]: crate::delivery::host::Effects::carry_out
 
+pub mod bttc;
 pub mod chain;
 pub mod delivery;
 pub mod rng;

@@ -58,7 +58,10 @@ impl BorGenesis {
             self.first_span().commit_input(),
         )?;
         if !outcome.success {
-            return Err(BuildError::SystemCall(BOR_VALIDATOR_SET));
+            return Err(BuildError::SystemCall {
+                to: BOR_VALIDATOR_SET,
+                output: outcome.output,
+            });
         }
         let committed = block.finish().changes;
         state.apply(&committed);

@@ -5,6 +5,7 @@
 pub mod block;
 pub mod extra;
 pub mod genesis;
+pub mod host;
 pub mod params;
 pub mod seal;
 pub mod snapshot;

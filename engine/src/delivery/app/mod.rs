@@ -103,8 +103,9 @@ pub struct AppState {
     pub milestone: Milestone,
     /// The BTTC chain this Delivery chain makes spans for, if any.
     pub span_config: Option<SpanConfig>,
-    /// The latest decided spans, oldest first (at most [`SPANS_KEPT`]).
-    pub spans: Vec<Span>,
+    /// The latest decided spans with the height whose block decided each, oldest first (at
+    /// most [`SPANS_KEPT`]).
+    pub spans: Vec<(DeliveryHeight, Span)>,
 }
 
 impl AppState {
@@ -130,10 +131,9 @@ impl AppState {
     /// This chain makes spans for a BTTC chain: span 0 holds the genesis validators.
     pub fn with_spans(mut self, config: SpanConfig) -> Self {
         let validators = span::span_validators(&self.validators);
-        self.spans = vec![Span::first(
-            &config.params,
-            &validators,
-            config.bttc_chain_id,
+        self.spans = vec![(
+            DeliveryHeight(0),
+            Span::first(&config.params, &validators, config.bttc_chain_id),
         )];
         self.span_config = Some(config);
         self.app_hash = keccak256([self.app_hash.as_slice(), b"spans"].concat());
@@ -142,12 +142,16 @@ impl AppState {
 
     /// The last decided span.
     pub fn last_span(&self) -> Option<&Span> {
-        self.spans.last()
+        self.spans.last().map(|(_, s)| s)
     }
 
     /// The span holding BTTC block `number`, if still kept.
     pub fn span_of(&self, number: u64) -> Option<&Span> {
-        self.spans.iter().rev().find(|s| s.contains(number))
+        self.spans
+            .iter()
+            .rev()
+            .map(|(_, s)| s)
+            .find(|s| s.contains(number))
     }
 
     /// Side payloads the proposer of the next block includes, given its BTTC head.
@@ -443,12 +447,12 @@ impl AppState {
                 if result == SideTxResult::Yes && payload[0] == SIDE_PROPOSE_SPAN {
                     if let (Some(config), Some(last), Ok(msg)) = (
                         &self.span_config,
-                        self.spans.last(),
+                        self.last_span(),
                         ProposeSpan::decode(&payload),
                     ) && let Some(next) = span::post(config, last, &self.last_validators, &msg)
                     {
                         changes.span = Some(next.id);
-                        self.spans.push(next);
+                        self.spans.push((height, next));
                         if self.spans.len() > SPANS_KEPT {
                             self.spans.remove(0);
                         }
