@@ -11,6 +11,7 @@ pub mod seal;
 pub mod snapshot;
 pub mod span;
 pub mod verify;
+pub mod wire;
 
 pub use extra::{ExtraError, Vanity, parse_validator_bytes, validator_bytes};
 pub use params::BorParams;
