@@ -1213,7 +1213,13 @@ impl World {
         } else {
             (SideTxResult::No, check.payload.to_vec())
         };
-        let at = self.clock.now_ms + self.rng.between(1, self.scenario.side_check_ms_max.max(1));
+        // A span is checked against the node's own chain: a local lookup, quick.
+        let slowest = if span.is_some() {
+            5
+        } else {
+            self.scenario.side_check_ms_max.max(1)
+        };
+        let at = self.clock.now_ms + self.rng.between(1, slowest);
         self.push(
             at,
             Event::SideResult {
