@@ -991,7 +991,11 @@ impl Host {
                     tracing::warn!(%from, round = p.round, "refused a proposal beyond the bounds");
                     continue;
                 }
-                if block.hash() != p.value || block.header.proposer != p.proposer {
+                // A fresh block is its proposer's own; a value re-proposed from an earlier
+                // round (`valid_round`) keeps the header of whoever first proposed it, who may
+                // be down now: refusing it would stall validators that missed the first copy.
+                let fresh_proposer = p.valid_round.is_some() || block.header.proposer == p.proposer;
+                if block.hash() != p.value || !fresh_proposer {
                     tracing::warn!(%from, "refused a proposal whose block does not match it");
                     continue;
                 }

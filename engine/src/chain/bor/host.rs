@@ -153,6 +153,8 @@ pub struct ChainHost {
     exec: ExecMode,
     /// By number, the canonical blocks' snapshots and total difficulties (the last is the tip).
     recent: BTreeMap<u64, Recent>,
+    /// The numbers of `recent` by hash: a block's parent is found without a scan.
+    recent_index: HashMap<B256, u64>,
     side: HashMap<B256, WireBlock>,
     pub delivery: DeliveryView,
     /// The parent hash this producer last sealed on (one block per parent).
@@ -188,12 +190,14 @@ impl ChainHost {
             }
         }
         assert!(!recent.is_empty(), "the store holds its tip's snapshot");
+        let recent_index = recent.iter().map(|(n, r)| (r.hash, *n)).collect();
         Self {
             me: key.as_ref().map(key_address),
             spec,
             key,
             exec,
             recent,
+            recent_index,
             side: HashMap::new(),
             delivery: DeliveryView::default(),
             sealed_on: None,
@@ -390,7 +394,7 @@ impl ChainHost {
         let parent = block.header.parent_hash;
         self.side.insert(hash, block);
         let parent_known =
-            self.side.contains_key(&parent) || self.recent.values().any(|r| r.hash == parent);
+            self.side.contains_key(&parent) || self.recent_index.contains_key(&parent);
         if !parent_known {
             effects.fetch.push(parent);
         }
@@ -444,8 +448,8 @@ impl ChainHost {
             let mut parent = self.side[hash].header.parent_hash;
             let mut fork = None;
             for _ in 0..SIDE_BLOCKS_MAX {
-                if let Some((number, recent)) = self.recent.iter().find(|(_, r)| r.hash == parent) {
-                    fork = Some((*number, recent.total_difficulty));
+                if let Some(number) = self.recent_index.get(&parent) {
+                    fork = Some((*number, self.recent[number].total_difficulty));
                     break;
                 }
                 let Some(up) = self.side.get(&parent) else {
@@ -538,7 +542,7 @@ impl ChainHost {
             .values()
             .filter(|b| {
                 let p = b.header.parent_hash;
-                !self.side.contains_key(&p) && !self.recent.values().any(|r| r.hash == p)
+                !self.side.contains_key(&p) && !self.recent_index.contains_key(&p)
             })
             .map(|b| (b.header.number, b.header.parent_hash))
             .collect();
@@ -575,6 +579,7 @@ impl ChainHost {
                 .unwind_to(fork)
                 .map_err(|e| StoreFailed(Box::new(e)))?;
             self.recent.retain(|n, _| *n <= fork);
+            self.recent_index.retain(|_, n| *n <= fork);
         }
         let mut put_on = 0;
         for hash in path {
@@ -673,8 +678,11 @@ impl ChainHost {
                 total_difficulty: td,
             },
         );
+        self.recent_index.insert(hash, number);
         while self.recent.len() > RECENT_MAX {
-            self.recent.pop_first();
+            if let Some((_, old)) = self.recent.pop_first() {
+                self.recent_index.remove(&old.hash);
+            }
         }
         Ok(())
     }
@@ -710,7 +718,7 @@ impl ChainHost {
         if let Some(block) = self.side.get(hash) {
             return Some(block.clone());
         }
-        let number = self.recent.iter().find(|(_, r)| r.hash == *hash)?.0;
+        let number = self.recent_index.get(hash)?;
         let (header, _) = store.canonical(*number)?;
         Some(WireBlock {
             header,
