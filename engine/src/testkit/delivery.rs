@@ -981,18 +981,7 @@ impl World {
                 .map_or(Vec::new(), |h| h.missing_parents(4))
         });
         for hash in missing {
-            let peer = self.rng.below(peers as u64) as usize;
-            if peer != node {
-                let at = self.clock.now_ms + 1 + self.rng.below(self.scenario.delay_ms_max);
-                self.push(
-                    at,
-                    Event::ChainFetch {
-                        asker: node,
-                        peer,
-                        hash,
-                    },
-                );
-            }
+            self.fetch_from_a_peer(node, hash);
         }
         self.schedule_producer(node);
     }
@@ -1040,35 +1029,45 @@ impl World {
             }
         }
         for hash in effects.fetch {
-            for _ in 0..2 {
-                let peer = self.rng.below(peers as u64) as usize;
-                if peer != node {
-                    let delay = 1 + self.rng.below(self.scenario.delay_ms_max);
-                    self.push(
-                        self.clock.now_ms + delay,
-                        Event::ChainFetch {
-                            asker: node,
-                            peer,
-                            hash,
-                        },
-                    );
-                }
-            }
+            self.fetch_from_a_peer(node, hash);
+            self.fetch_from_a_peer(node, hash);
         }
         if effects.head.is_some() {
             self.schedule_producer(node);
         }
     }
 
-    /// A block on a link: partitions and loss drop it, the delay reorders it.
-    fn send_block(&mut self, from: usize, to: usize, block: WireBlock) {
+    /// Whether a copy from `from` to `to` is lost now: cut by the partition, or by loss.
+    fn link_drops(&mut self, from: usize, to: usize) -> bool {
         if let Some((side, until)) = &self.scenario.partition
             && self.clock.now_ms < *until
             && side.contains(&from) != side.contains(&to)
         {
-            return;
+            return true;
         }
-        if self.rng.chance(self.scenario.loss_percent) {
+        self.rng.chance(self.scenario.loss_percent)
+    }
+
+    /// Asks a random peer of BTTC node `node` for the block `hash`.
+    fn fetch_from_a_peer(&mut self, node: usize, hash: B256) {
+        let peers = self.bttc.as_ref().map_or(0, |b| b.nodes.len()) as u64;
+        let peer = self.rng.below(peers) as usize;
+        if peer != node {
+            let at = self.clock.now_ms + 1 + self.rng.below(self.scenario.delay_ms_max);
+            self.push(
+                at,
+                Event::ChainFetch {
+                    asker: node,
+                    peer,
+                    hash,
+                },
+            );
+        }
+    }
+
+    /// A block on a link: partitions and loss drop it, the delay reorders it.
+    fn send_block(&mut self, from: usize, to: usize, block: WireBlock) {
+        if self.link_drops(from, to) {
             return;
         }
         let delay = 1 + self.rng.below(self.scenario.delay_ms_max);
@@ -1317,13 +1316,7 @@ impl World {
     /// Puts one copy on the network: partitions drop it, loss drops it, duplication doubles
     /// it, a random delay reorders it, and the adversary may slow it further.
     fn send(&mut self, from: usize, to: usize, wire: Wire) {
-        if let Some((side, until)) = &self.scenario.partition
-            && self.clock.now_ms < *until
-            && side.contains(&from) != side.contains(&to)
-        {
-            return;
-        }
-        if self.rng.chance(self.scenario.loss_percent) {
+        if self.link_drops(from, to) {
             return;
         }
         let copies = if self.rng.chance(self.scenario.duplicate_percent) {

@@ -283,13 +283,10 @@ impl ChainHost {
             return Ok(effects);
         }
         let current = self.bor_tip().current_span.clone();
-        let facts = DeliveryFacts {
-            height: self.delivery.height,
-            next_span: self
-                .delivery
-                .facts(self.delivery.height, &current)
-                .and_then(|f| f.next_span),
-        };
+        let facts = self
+            .delivery
+            .facts(self.delivery.height, &current)
+            .expect("the view has reached its own height");
         let calls = match system_calls(&self.spec, &current, parent.number + 1, &facts) {
             Ok(calls) => calls,
             Err(e) => {
