@@ -566,23 +566,28 @@ impl Encode for AppState {
         out.extend_from_slice(&(self.spans.len() as u32).to_be_bytes());
         for (decided, span) in &self.spans {
             out.extend_from_slice(&decided.0.to_be_bytes());
-            for word in [span.id, span.start_block, span.end_block, span.chain_id] {
-                out.extend_from_slice(&word.to_be_bytes());
-            }
-            for list in [&span.validators, &span.producers] {
-                out.extend_from_slice(&(list.len() as u32).to_be_bytes());
-                for v in list {
-                    out.extend_from_slice(&v.id.to_be_bytes());
-                    out.extend_from_slice(&v.power.to_be_bytes());
-                    out.extend_from_slice(v.signer.as_slice());
-                }
-            }
+            encode_span(&mut out, span);
         }
         out
     }
 }
 
-fn decode_span(r: &mut ByteReader<'_>) -> Result<Span, DecodeError> {
+/// `id ‖ start ‖ end ‖ chain id ‖ validators ‖ producers`, each list counted.
+pub(crate) fn encode_span(out: &mut Vec<u8>, span: &Span) {
+    for word in [span.id, span.start_block, span.end_block, span.chain_id] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    for list in [&span.validators, &span.producers] {
+        out.extend_from_slice(&(list.len() as u32).to_be_bytes());
+        for v in list {
+            out.extend_from_slice(&v.id.to_be_bytes());
+            out.extend_from_slice(&v.power.to_be_bytes());
+            out.extend_from_slice(v.signer.as_slice());
+        }
+    }
+}
+
+pub(crate) fn decode_span(r: &mut ByteReader<'_>) -> Result<Span, DecodeError> {
     let (id, start_block, end_block, chain_id) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
     let mut list = || -> Result<Vec<SpanValidator>, DecodeError> {
         let count = r.u32()? as usize;

@@ -2,6 +2,7 @@
 //! read-write transaction per block, so that a crash at any instant leaves the last committed
 //! block and nothing half-written.
 
+pub mod bor;
 pub mod codec;
 pub mod delivery;
 pub mod table;
@@ -62,6 +63,10 @@ pub mod tables {
         TrieNodes: TrieKey => Bytes;
         /// the tip's number, the chain's name
         Meta: ChainMetaKey => Bytes;
+        /// block number → Bor snapshot, span and total difficulty after it (Bor chains)
+        BorMeta: BlockNumber => Bytes;
+        /// block number → the state changes that undo it (Bor chains, for reorganizations)
+        ChangeSets: BlockNumber => Bytes;
     }
 }
 
@@ -242,86 +247,103 @@ impl ChainDb {
     /// tip — in one transaction. Nothing of it is visible until the commit; a crash before
     /// the commit leaves the previous tip.
     pub fn write_block(&self, block: &BlockWrite<'_>) -> Result<(), StorageError> {
-        let number = block.header.number;
         let txn = table::begin_write(&self.db)?;
-        let tip = tip_of(&txn)?;
-        if number != tip.map_or(0, |t| t + 1) {
-            return Err(StorageError::NotNext { number, tip });
-        }
-        txn.append::<Headers>(&number, block.header)?;
-        txn.append::<CanonicalHashes>(&number, &block.hash)?;
-        txn.put::<HeaderNumbers>(&block.hash, &number)?;
-        txn.append_as::<Bodies, _>(&number, &BodyRef(block.txs))?;
-        txn.append_as::<tables::Receipts, _>(&number, &ReceiptsRef(block.receipts))?;
-        for (index, tx) in block.txs.iter().enumerate() {
-            let location = TxLocation {
-                block: number,
-                index: index as u32,
-            };
-            txn.put::<TxLookup>(&tx.hash, &location)?;
-        }
-        for (address, change) in &block.changes.accounts {
-            if change.storage_wiped {
-                txn.delete_while::<Storage>(Some(&StorageKey::first_of(*address)), |k| {
-                    k.address == *address
-                })?;
-            }
-            match &change.account {
-                Some(account) => txn.put::<Accounts>(address, account)?,
-                None => {
-                    txn.delete::<Accounts>(address)?;
-                }
-            }
-            for (slot, value) in &change.storage {
-                let key = StorageKey {
-                    address: *address,
-                    slot: *slot,
-                };
-                if value.is_zero() {
-                    txn.delete::<Storage>(&key)?;
-                } else {
-                    txn.put::<Storage>(&key, &StorageValue(*value))?;
-                }
-            }
-        }
-        for (hash, code) in &block.changes.codes {
-            txn.put::<Bytecodes>(hash, code)?;
-        }
-
-        let update = block.root_update;
-        for owner in &update.wiped_storage {
-            let first = TrieKey {
-                owner: Some(*owner),
-                path: Nibbles::default(),
-            };
-            txn.delete_while::<TrieNodes>(Some(&first), |k| k.owner == Some(*owner))?;
-        }
-        // Node writes come out of hash maps in no order; written in key order, neighbouring
-        // nodes land on the same pages and the B-tree is walked once.
-        let storage_writes = update.storage_writes.iter().map(|(o, w)| (Some(*o), w));
-        let mut node_writes: Vec<(TrieKey, Option<&Vec<u8>>)> = storage_writes
-            .chain(std::iter::once((None, &update.account_writes)))
-            .flat_map(|(owner, writes)| {
-                writes
-                    .iter()
-                    .map(move |(path, node)| (TrieKey { owner, path: *path }, node.as_ref()))
-            })
-            .collect();
-        node_writes.sort_by_cached_key(|(key, _)| table::Encode::encode(key));
-        for (key, node) in node_writes {
-            match node {
-                Some(rlp) => txn.put::<TrieNodes>(&key, &Bytes::copy_from_slice(rlp))?,
-                None => {
-                    txn.delete::<TrieNodes>(&key)?;
-                }
-            }
-        }
-        txn.put::<Meta>(
-            &ChainMetaKey::Tip,
-            &Bytes::copy_from_slice(&number.to_be_bytes()),
-        )?;
+        write_block_in(&txn, block)?;
         txn.commit()
     }
+}
+
+/// Writes a whole block into `txn` (which the caller commits).
+pub(crate) fn write_block_in(
+    txn: &table::DbTxMut<'_>,
+    block: &BlockWrite<'_>,
+) -> Result<(), StorageError> {
+    let number = block.header.number;
+    let tip = tip_of(txn)?;
+    if number != tip.map_or(0, |t| t + 1) {
+        return Err(StorageError::NotNext { number, tip });
+    }
+    txn.append::<Headers>(&number, block.header)?;
+    txn.append::<CanonicalHashes>(&number, &block.hash)?;
+    txn.put::<HeaderNumbers>(&block.hash, &number)?;
+    txn.append_as::<Bodies, _>(&number, &BodyRef(block.txs))?;
+    txn.append_as::<tables::Receipts, _>(&number, &ReceiptsRef(block.receipts))?;
+    for (index, tx) in block.txs.iter().enumerate() {
+        let location = TxLocation {
+            block: number,
+            index: index as u32,
+        };
+        txn.put::<TxLookup>(&tx.hash, &location)?;
+    }
+    apply_state(txn, block.changes, block.root_update)?;
+    txn.put::<Meta>(
+        &ChainMetaKey::Tip,
+        &Bytes::copy_from_slice(&number.to_be_bytes()),
+    )
+}
+
+/// Writes state changes and the trie nodes of the new root into `txn`.
+pub(crate) fn apply_state(
+    txn: &table::DbTxMut<'_>,
+    changes: &StateChanges,
+    update: &StateRootUpdate,
+) -> Result<(), StorageError> {
+    for (address, change) in &changes.accounts {
+        if change.storage_wiped {
+            txn.delete_while::<Storage>(Some(&StorageKey::first_of(*address)), |k| {
+                k.address == *address
+            })?;
+        }
+        match &change.account {
+            Some(account) => txn.put::<Accounts>(address, account)?,
+            None => {
+                txn.delete::<Accounts>(address)?;
+            }
+        }
+        for (slot, value) in &change.storage {
+            let key = StorageKey {
+                address: *address,
+                slot: *slot,
+            };
+            if value.is_zero() {
+                txn.delete::<Storage>(&key)?;
+            } else {
+                txn.put::<Storage>(&key, &StorageValue(*value))?;
+            }
+        }
+    }
+    for (hash, code) in &changes.codes {
+        txn.put::<Bytecodes>(hash, code)?;
+    }
+
+    for owner in &update.wiped_storage {
+        let first = TrieKey {
+            owner: Some(*owner),
+            path: Nibbles::default(),
+        };
+        txn.delete_while::<TrieNodes>(Some(&first), |k| k.owner == Some(*owner))?;
+    }
+    // Node writes come out of hash maps in no order; written in key order, neighbouring
+    // nodes land on the same pages and the B-tree is walked once.
+    let storage_writes = update.storage_writes.iter().map(|(o, w)| (Some(*o), w));
+    let mut node_writes: Vec<(TrieKey, Option<&Vec<u8>>)> = storage_writes
+        .chain(std::iter::once((None, &update.account_writes)))
+        .flat_map(|(owner, writes)| {
+            writes
+                .iter()
+                .map(move |(path, node)| (TrieKey { owner, path: *path }, node.as_ref()))
+        })
+        .collect();
+    node_writes.sort_by_cached_key(|(key, _)| table::Encode::encode(key));
+    for (key, node) in node_writes {
+        match node {
+            Some(rlp) => txn.put::<TrieNodes>(&key, &Bytes::copy_from_slice(rlp))?,
+            None => {
+                txn.delete::<TrieNodes>(&key)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The stored tip's number.

@@ -5,10 +5,9 @@ use super::chain::{BorMemStore, MemChain};
 use crate::{
     chain::{
         bor::{
-            BorParams, Snapshot,
-            block::BorTip,
+            BorParams,
             genesis::BorGenesis,
-            host::{ChainEffects, ChainHost, ChainMeta},
+            host::{ChainEffects, ChainHost},
             span::SpanValidator,
         },
         builder::TxSource,
@@ -90,15 +89,9 @@ impl BttcLayer {
         let changes = genesis.changes(&spec).expect("the genesis builds");
         let chain = MemChain::genesis(&changes, |root| genesis.base.header(&spec, root))
             .expect("the genesis root");
-        let first = genesis.first_span();
-        let meta = ChainMeta {
-            tip: BorTip {
-                snapshot: Snapshot::genesis(chain.tip_hash(), &first.producer_powers())
-                    .expect("the genesis producers"),
-                current_span: first,
-            },
-            total_difficulty: 0,
-        };
+        let meta = genesis
+            .meta(chain.tip_hash())
+            .expect("the genesis producers");
         let store = BorMemStore::new(chain, meta);
         let nodes = keys
             .iter()

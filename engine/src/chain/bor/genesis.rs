@@ -1,7 +1,11 @@
 //! The genesis of a Bor chain: funded accounts, the validator contract at 0x…1000 with the
 //! chain's sprint, and span 0 committed, as BTTC's genesis template renders them.
 
-use super::{params::BorParams, span::Span, span::SpanValidator};
+use super::{
+    block::BorTip, host::ChainMeta, params::BorParams, snapshot::Snapshot, span::Span,
+    span::SpanValidator,
+};
+use crate::delivery::validators::SetUpdateError;
 use crate::{
     chain::{builder::BuildError, genesis::Genesis, spec::ChainSpec},
     exec::{AccountChange, BlockEnv, MemState, SequentialBlock, StateChanges},
@@ -25,6 +29,19 @@ pub struct BorGenesis {
 impl BorGenesis {
     pub fn first_span(&self) -> Span {
         Span::first(&self.params, &self.validators, self.chain_id)
+    }
+
+    /// What a node keeps with the genesis block `hash`: the snapshot of span 0's producers,
+    /// span 0, and a total difficulty of zero.
+    pub fn meta(&self, hash: B256) -> Result<ChainMeta, SetUpdateError> {
+        let first = self.first_span();
+        Ok(ChainMeta {
+            tip: BorTip {
+                snapshot: Snapshot::genesis(hash, &first.producer_powers())?,
+                current_span: first,
+            },
+            total_difficulty: 0,
+        })
     }
 
     /// The genesis state as changes over an empty state: the funded accounts, the validator
