@@ -61,6 +61,9 @@ struct DevnetArgs {
     /// Write the genesis and keys, then exit without starting validators.
     #[arg(long = "init-only")]
     init_only: bool,
+    /// Run a Delivery chain alone (no BTTC chain): each validator is a `bttc delivery`.
+    #[arg(long = "delivery-only")]
+    delivery_only: bool,
 }
 
 #[derive(clap::Args)]
@@ -134,8 +137,18 @@ enum DbSync {
 #[derive(clap::Args)]
 struct NodeArgs {
     /// Run a development chain (single producer, prefunded accounts).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "validator")]
     dev: bool,
+    /// Run a validator of a network: its Delivery chain and BTTC chain in one process, with
+    /// the addresses the network's genesis gives it (needs --key and --network).
+    #[arg(long, requires_all = ["key", "network"])]
+    validator: bool,
+    /// With --validator: the file holding the validator's secp256k1 key in hex.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// With --validator: the network's genesis file (as `bttc devnet` writes it).
+    #[arg(long)]
+    network: Option<PathBuf>,
     /// Chain rules: `dev` (newest hardfork) or `bttc-mainnet` (Berlin, chain id 199, BTTC fees).
     #[arg(long, default_value = "dev")]
     chain: String,
@@ -260,6 +273,7 @@ fn main() -> eyre::Result<()> {
         )
         .init();
     match Cli::parse().command {
+        Command::Node(args) if args.validator => run_network_validator(args)?,
         Command::Node(args) => chain::run(node_config(args)?)?,
         Command::Db(DbCommand::Verify { datadir, chain }) => chain::verify_db(&datadir, &chain)?,
         Command::Delivery(args) => run_delivery(args)?,
@@ -270,6 +284,7 @@ fn main() -> eyre::Result<()> {
             block_interval_ms: a.block_interval_ms,
             timeout_propose_ms: a.timeout_propose_ms,
             init_only: a.init_only,
+            delivery_only: a.delivery_only,
         })?,
         Command::Import(a) => import::run(import::ImportConfig {
             datadir: a.datadir,
@@ -321,6 +336,27 @@ fn node_config(args: NodeArgs) -> eyre::Result<chain::NodeConfig> {
     })
 }
 
+/// `bttc node --validator`: one validator of a network until Ctrl-C or SIGTERM.
+fn run_network_validator(args: NodeArgs) -> eyre::Result<()> {
+    let (Some(key), Some(genesis)) = (args.key.clone(), args.network.clone()) else {
+        bail!("--validator needs --key FILE and --network FILE");
+    };
+    let datadir = args.datadir.clone();
+    let sync = sync_mode(args.db_sync);
+    let exec = args.exec;
+    let endpoints = node_config(args)?.endpoints;
+    bttc_node::network::run_validator_node(bttc_node::network::ValidatorNodeConfig {
+        datadir,
+        genesis,
+        key,
+        sync,
+        exec,
+        limits: endpoints.limits,
+        access: endpoints.access,
+    })?;
+    Ok(())
+}
+
 /// `bttc delivery`: one validator until Ctrl-C or SIGTERM.
 fn run_delivery(args: DeliveryArgs) -> eyre::Result<()> {
     let genesis = delivery::DeliveryGenesis::load(&args.genesis)?;
@@ -343,6 +379,8 @@ fn run_delivery(args: DeliveryArgs) -> eyre::Result<()> {
         key,
         sync: sync_mode(args.db_sync),
         http,
+        bttc_endpoints: None,
+        exec: ExecMode::Parallel,
     })?;
     Ok(())
 }

@@ -40,7 +40,8 @@ impl Devnet {
     fn init(n: usize, base_port: u16, block_interval_ms: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(BTTC)
-            .args(["devnet", "--init-only", "--validators", &n.to_string()])
+            .args(["devnet", "--init-only", "--delivery-only", "--validators"])
+            .arg(n.to_string())
             .arg("--datadir")
             .arg(dir.path())
             .args(["--base-port", &base_port.to_string()])
@@ -549,7 +550,14 @@ fn devnet_command_starts_validators_shows_status_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("devnet.out");
     let mut devnet = Command::new(BTTC)
-        .args(["devnet", "--validators", "4", "--base-port", "27800"])
+        .args([
+            "devnet",
+            "--delivery-only",
+            "--validators",
+            "4",
+            "--base-port",
+            "27800",
+        ])
         .args(["--block-interval-ms", "50", "--timeout-propose-ms", "600"])
         .arg("--datadir")
         .arg(dir.path().join("net"))

@@ -39,7 +39,12 @@ const INGEST_QUEUE_LEN_MAX: usize = 65_536;
 /// Transactions recovered in one parallel batch.
 const INGEST_BATCH_LEN_MAX: usize = 4_096;
 
-type Reply = oneshot::Sender<Result<B256, SubmitError>>;
+/// Who waits for a transaction's admission: an RPC caller, or nobody (a peer's gossip).
+type Reply = Option<oneshot::Sender<Result<B256, SubmitError>>>;
+
+/// What a node does with transactions it admitted from its own RPC callers (a network node
+/// passes them on to its peers).
+pub type OnAdmitted = Box<dyn Fn(Vec<TxEnvelope>) + Send + Sync>;
 
 /// Why the chain node could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +110,7 @@ impl Signal {
 
 /// A chain node: the store, the pool, the ingest stage and the producer's settings.
 pub struct ChainNode {
-    db: ChainDb,
+    db: Arc<ChainDb>,
     pool: ChainPool,
     ingest: SenderRecoveryStage<Reply>,
     ingest_signal: Signal,
@@ -114,6 +119,9 @@ pub struct ChainNode {
     block_time: Duration,
     producer: ProducerConfig,
     events: ChainEvents,
+    on_admitted: Option<OnAdmitted>,
+    /// The last milestone, on a chain that has them.
+    finalized: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl ChainNode {
@@ -121,14 +129,14 @@ impl ChainNode {
     /// the database must already hold a chain (one made by `bttc import`).
     pub fn open(
         producer: ProducerConfig,
-        db: ChainDb,
+        db: impl Into<Arc<ChainDb>>,
         genesis: Option<&Genesis>,
         block_time: Duration,
         path: &Path,
     ) -> Result<Self, ChainError> {
         let node = Self {
             pool: ChainPool::new(producer.spec.clone(), PoolLimits::default()),
-            db,
+            db: db.into(),
             ingest: SenderRecoveryStage::new(INGEST_QUEUE_LEN_MAX, INGEST_BATCH_LEN_MAX),
             ingest_signal: Signal::default(),
             pool_signal: Signal::default(),
@@ -136,6 +144,8 @@ impl ChainNode {
             block_time,
             producer,
             events: ChainEvents::new(0),
+            on_admitted: None,
+            finalized: None,
         };
         match genesis {
             Some(genesis) => node.init_genesis(genesis)?,
@@ -189,18 +199,74 @@ impl ChainNode {
                 continue;
             }
             let (recovered, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let results = self.pool.admit(&self.db, recovered);
+            let envelopes: Vec<Option<TxEnvelope>> = match &self.on_admitted {
+                Some(_) => recovered
+                    .iter()
+                    .zip(&replies)
+                    .map(|(tx, reply)| {
+                        let tx = tx.as_ref().ok().filter(|_| reply.is_some());
+                        tx.map(|t| t.envelope.clone())
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            let results = self.pool.admit(&*self.db, recovered);
             self.pool_signal.raise();
-            for (result, reply) in results.into_iter().zip(replies) {
+            let mut admitted = Vec::new();
+            for (i, (result, reply)) in results.into_iter().zip(replies).enumerate() {
                 if let Ok(hash) = &result {
                     self.events.tx_pooled(*hash);
+                    if let Some(Some(envelope)) = envelopes.get(i) {
+                        admitted.push(envelope.clone());
+                    }
                 }
+                let Some(reply) = reply else { continue };
                 let _ = reply.send(result.map_err(|e| match e {
                     AdmitError::Pool(e) => SubmitError::Pool(e),
                     AdmitError::State(e) => SubmitError::State(e),
                 }));
             }
+            if let (Some(on_admitted), false) = (&self.on_admitted, admitted.is_empty()) {
+                on_admitted(admitted);
+            }
         }
+    }
+
+    /// Takes transactions a peer passed on: admitted like a caller's, answered to nobody and
+    /// not passed on again. Beyond the ingest queue's bound they are dropped.
+    pub fn take_gossip(&self, txs: Vec<TxEnvelope>) -> usize {
+        let mut dropped = 0;
+        for tx in txs {
+            if self.ingest.push(tx, None).is_err() {
+                dropped += 1;
+            }
+        }
+        self.ingest_signal.raise();
+        dropped
+    }
+
+    /// A node of a network: its admitted transactions go to `on_admitted`, and RPC answers
+    /// `finalized` with `finalized`.
+    pub fn for_network(
+        mut self,
+        on_admitted: OnAdmitted,
+        finalized: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        self.on_admitted = Some(on_admitted);
+        self.finalized = Some(finalized);
+        self
+    }
+
+    pub fn pool(&self) -> &ChainPool {
+        &self.pool
+    }
+
+    pub fn db(&self) -> &Arc<ChainDb> {
+        &self.db
+    }
+
+    pub fn events(&self) -> &ChainEvents {
+        &self.events
     }
 
     /// The producer: a block every `block_time`, or as soon as transactions arrive when the
@@ -238,7 +304,7 @@ impl ChainNode {
     pub fn produce_block(&self) -> Result<usize, ChainError> {
         let started = Instant::now();
         let now_secs = crate::SystemClock.now_ms() / 1_000;
-        let built = produce_block(&self.producer, &self.db, &self.pool, now_secs)?;
+        let built = produce_block(&self.producer, &*self.db, &self.pool, now_secs)?;
         let (pending, queued) = self.pool.lock().counts();
         self.events.block_committed(built.header.number);
         tracing::info!(
@@ -304,7 +370,7 @@ impl RpcBackend for ChainNode {
         }
         let (reply, answer) = oneshot::channel();
         self.ingest
-            .push(envelope, reply)
+            .push(envelope, Some(reply))
             .map_err(|_| SubmitError::Busy)?;
         self.ingest_signal.raise();
         answer.await.map_err(|_| SubmitError::Closed)?
@@ -315,11 +381,17 @@ impl RpcBackend for ChainNode {
     }
 
     fn pending_nonce(&self, address: &Address) -> Result<u64, StateError> {
-        self.pool.pending_nonce(&self.db, address)
+        self.pool.pending_nonce(&*self.db, address)
     }
 
     fn pool_counts(&self) -> (usize, usize) {
         self.pool.lock().counts()
+    }
+
+    fn finalized(&self) -> Option<u64> {
+        self.finalized
+            .as_ref()
+            .map(|f| f.load(std::sync::atomic::Ordering::Acquire))
     }
 
     fn pool_content(&self) -> (PoolContent, PoolContent) {

@@ -5,10 +5,18 @@
 
 use crate::{
     NodeError, SystemClock,
-    side_checks::{FactsChecker, SideCheckPool},
+    chain::ChainNode,
+    network::{ChainDriver, ChainInput, ChainShared},
+    side_checks::{FactsChecker, NodeChecker, SideCheckPool},
 };
 use alloy_primitives::{Address, B256, Bytes};
+use bttc_engine::chain::{bor::host::ChainHost, producer::ProducerConfig};
 use bttc_engine::env::Clock;
+use bttc_engine::{
+    chain::{bor::genesis::BorGenesis, spec::ChainSpec},
+    delivery::app::span::SpanConfig,
+    exec::ExecMode,
+};
 use bttc_engine::{
     delivery::{
         app::AppState,
@@ -29,6 +37,7 @@ use bttc_net::{
         delivery::{DeliveryBackend, DeliverySubmitError},
     },
 };
+use bttc_storage::bor::BorDb;
 use bttc_storage::{SyncMode, delivery::DeliveryDb};
 use parking_lot::RwLock;
 use secp256k1::SecretKey;
@@ -60,6 +69,11 @@ pub struct GenesisValidator {
     pub address: Address,
     pub p2p: SocketAddr,
     pub rpc: SocketAddr,
+    /// The node's BTTC JSON-RPC over HTTP and WebSocket (a network with a BTTC chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bttc_rpc: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bttc_ws: Option<SocketAddr>,
 }
 
 /// Timeouts in the genesis file (ms).
@@ -91,6 +105,9 @@ pub struct DeliveryGenesis {
     pub timeouts: TimeoutsMs,
     /// Pause after a commit before the next height (Tendermint's `timeout_commit`).
     pub block_interval_ms: u64,
+    /// The BTTC chain of the network, whose spans this Delivery chain decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bttc: Option<crate::network::BttcGenesisSection>,
 }
 
 impl DeliveryGenesis {
@@ -118,7 +135,23 @@ impl DeliveryGenesis {
     /// The application state before the first block.
     pub fn state(&self) -> AppState {
         let members: Vec<Address> = self.validators.iter().map(|v| v.address).collect();
-        AppState::genesis(self.chain_id, &members, self.genesis_time_ms)
+        let state = AppState::genesis(self.chain_id, &members, self.genesis_time_ms);
+        match &self.bttc {
+            Some(bttc) => state.with_spans(SpanConfig {
+                params: bttc.params(),
+                bttc_chain_id: bttc.chain_id,
+            }),
+            None => state,
+        }
+    }
+
+    /// The BTTC genesis of this network, if it has a BTTC chain: span 0 is this Delivery
+    /// genesis's first span.
+    pub fn bttc_genesis(&self) -> Option<(BorGenesis, ChainSpec)> {
+        let bttc = self.bttc.as_ref()?;
+        let state = self.state();
+        let (_, first) = state.spans.first()?;
+        Some((bttc.genesis(&first.validators), bttc.spec()))
     }
 
     /// How the validator with `key` runs on this chain.
@@ -138,6 +171,8 @@ pub fn now_ms() -> u64 {
 /// What the RPC server reads and asks while the driver runs.
 struct Shared {
     db: Arc<DeliveryDb>,
+    /// The BTTC chain's side, when this node runs one.
+    chain: Option<Arc<crate::network::ChainShared>>,
     status: RwLock<HostStatus>,
     counters: Arc<Counters>,
     peers: RwLock<usize>,
@@ -160,6 +195,9 @@ impl DeliveryBackend for Shared {
         let mut value = serde_json::to_value(status).unwrap_or_default();
         value["peers"] = json!(*self.peers.read());
         value["network"] = json!(self.counters.snapshot());
+        if let Some(chain) = &self.chain {
+            value["bttc"] = chain.status.read().clone();
+        }
         value
     }
 
@@ -199,10 +237,14 @@ pub struct ValidatorConfig {
     pub sync: SyncMode,
     /// JSON-RPC listen address.
     pub http: SocketAddr,
+    /// Where the BTTC chain's JSON-RPC listens (a network with a BTTC chain).
+    pub bttc_endpoints: Option<crate::chain::Endpoints>,
+    pub exec: ExecMode,
 }
 
-/// Runs a validator (its network, its RPC, its side-check workers and its driver thread)
-/// until `shutdown` flips to true or the driver fails.
+/// Runs a validator (its network, its RPC, its side-check workers and its driver thread,
+/// and on a network with a BTTC chain the chain's driver, ingest and RPC) until `shutdown`
+/// flips to true or a driver fails.
 pub async fn run_validator(
     config: ValidatorConfig,
     mut shutdown: watch::Receiver<bool>,
@@ -226,7 +268,7 @@ pub async fn run_validator(
     let (control_tx, control) = mpsc::channel(CONTROL_QUEUE_LEN);
     let (inbox_tx, inbox) = mpsc::channel(INBOX_LEN);
     let validators = Arc::new(RwLock::new(allowed_peers(&host)));
-    let p2p = P2p::start(
+    let p2p = Arc::new(P2p::start(
         P2pConfig {
             chain_id: genesis.chain_id,
             key: config.key,
@@ -240,9 +282,16 @@ pub async fn run_validator(
             validators: validators.clone(),
         },
         inbox_tx,
-    )?;
+    )?);
+    let chain = match (genesis.bttc_genesis(), &config.bttc_endpoints) {
+        (Some((bttc_genesis, spec)), Some(endpoints)) => {
+            Some(start_chain(&config, &bttc_genesis, &spec, endpoints, p2p.clone()).await?)
+        }
+        _ => None,
+    };
     let shared = Arc::new(Shared {
         db: db.clone(),
+        chain: chain.as_ref().map(|c| c.shared.clone()),
         status: RwLock::new(host.status()),
         counters: p2p.counters().clone(),
         peers: RwLock::new(0),
@@ -259,10 +308,18 @@ pub async fn run_validator(
         source,
     })?;
     let side_results = control_tx.clone();
+    let facts = FactsChecker::new(config.datadir.join("side-facts"));
+    let checker: Arc<dyn bttc_engine::env::SideChecker> = match &chain {
+        Some(c) => Arc::new(NodeChecker {
+            facts,
+            bttc_head: c.shared.clone(),
+        }),
+        None => Arc::new(facts),
+    };
     let checks = SideCheckPool::start(
         SIDE_CHECK_WORKERS,
         SIDE_CHECK_QUEUE_LEN,
-        Arc::new(FactsChecker::new(config.datadir.join("side-facts"))),
+        checker,
         move |result| {
             let _ = side_results.try_send(Control::SideResult(result));
         },
@@ -275,7 +332,9 @@ pub async fn run_validator(
         checks,
         shared,
         validators,
+        chain: chain.as_ref().map(|c| (c.inbox.clone(), c.shared.clone())),
     };
+    driver.send_delivery_view();
     driver.carry_out(effects)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let thread = std::thread::Builder::new()
@@ -288,8 +347,24 @@ pub async fn run_validator(
             rt.block_on(driver.run(inbox, control, stop_rx))
         })
         .map_err(|source| NodeError::Runtime { source })?;
+    let chain_stopped = {
+        let shared = chain.as_ref().map(|c| c.shared.clone());
+        async move {
+            match shared {
+                Some(s) => {
+                    while !s.stop.load(std::sync::atomic::Ordering::Acquire) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        }
+    };
     let stopped = tokio::spawn(async move {
-        let _ = shutdown.wait_for(|s| *s).await;
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => {}
+            _ = chain_stopped => tracing::error!("the BTTC chain stopped: stopping the node"),
+        }
         let _ = stop_tx.send(true);
     });
     let result = tokio::task::spawn_blocking(move || thread.join())
@@ -298,7 +373,122 @@ pub async fn run_validator(
         .map_err(|_| NodeError::ThreadPanicked("delivery driver"))?;
     stopped.abort();
     rpc.stop().ok();
-    result
+    let chain_result = match chain {
+        Some(c) => c.stop().await,
+        None => Ok(()),
+    };
+    result.and(chain_result)
+}
+
+/// The BTTC side of a running node: its driver thread, ingest thread and RPC servers.
+struct ChainSide {
+    shared: Arc<ChainShared>,
+    inbox: crossbeam::channel::Sender<ChainInput>,
+    node: Arc<ChainNode>,
+    driver: std::thread::JoinHandle<Result<(), NodeError>>,
+    ingest: std::thread::JoinHandle<()>,
+    rpc: bttc_net::rpc::RpcServers,
+}
+
+impl ChainSide {
+    async fn stop(self) -> Result<(), NodeError> {
+        self.shared
+            .stop
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.node.stop();
+        self.rpc.stop();
+        let (driver, ingest) = (self.driver, self.ingest);
+        let joined = tokio::task::spawn_blocking(move || (driver.join(), ingest.join()))
+            .await
+            .map_err(|_| NodeError::ThreadPanicked("chain driver"))?;
+        joined.1.map_err(|_| NodeError::ThreadPanicked("ingest"))?;
+        joined
+            .0
+            .map_err(|_| NodeError::ThreadPanicked("chain driver"))?
+    }
+}
+
+/// Starts the BTTC chain of a node: the MDBX store (genesis written if new), the pool's
+/// ingest thread, the chain driver thread and the chain's JSON-RPC.
+async fn start_chain(
+    config: &ValidatorConfig,
+    genesis: &BorGenesis,
+    spec: &ChainSpec,
+    endpoints: &crate::chain::Endpoints,
+    p2p: Arc<P2p>,
+) -> Result<ChainSide, NodeError> {
+    let path = config.datadir.join("chain");
+    let db = Arc::new(bttc_storage::ChainDb::open(&path, spec.name, config.sync)?);
+    let store =
+        BorDb::open(db.clone(), genesis, spec).map_err(|e| NodeError::BttcStore(Box::new(e)))?;
+    let (inbox, chain_rx) = crossbeam::channel::bounded(crate::network::CHAIN_INBOX_LEN);
+    let shared = Arc::new(ChainShared::default());
+    let gossip = inbox.clone();
+    let producer = ProducerConfig {
+        spec: spec.clone(),
+        beneficiary: Address::ZERO,
+        exec: config.exec,
+    };
+    let node = ChainNode::open(producer, db, None, Duration::ZERO, &path)?;
+    let node = Arc::new(node.for_network(
+        Box::new(move |txs| {
+            let _ = gossip.try_send(ChainInput::Gossip(txs));
+        }),
+        shared.finalized.clone(),
+    ));
+    let host = ChainHost::open(spec.clone(), Some(config.key), config.exec, &store);
+    let rpc = bttc_net::rpc::start(
+        node.clone(),
+        endpoints.http,
+        Some(endpoints.ws),
+        endpoints.limits,
+        &endpoints.access,
+    )
+    .await
+    .map_err(|e| NodeError::from(crate::chain::ChainError::from(e)))?;
+    tracing::info!(head = host.head().0, http = %rpc.http, ws = ?rpc.ws, chain_id = spec.chain_id, "BTTC chain starting");
+    let ingest = {
+        let node = node.clone();
+        std::thread::Builder::new()
+            .name("ingest".into())
+            .spawn(move || node.run_ingest())
+            .map_err(|source| NodeError::Runtime { source })?
+    };
+    let driver = ChainDriver {
+        host,
+        store,
+        node: node.clone(),
+        p2p,
+        inbox: chain_rx,
+        shared: shared.clone(),
+        spec: spec.clone(),
+        marked: Default::default(),
+        sealed: 0,
+        imported: 0,
+        reorgs: 0,
+    };
+    let stop_flag = shared.clone();
+    let driver = std::thread::Builder::new()
+        .name("chain-driver".into())
+        .spawn(move || {
+            let result = driver.run();
+            if let Err(e) = &result {
+                tracing::error!("the BTTC chain driver stopped: {e}");
+            }
+            stop_flag
+                .stop
+                .store(true, std::sync::atomic::Ordering::Release);
+            result
+        })
+        .map_err(|source| NodeError::Runtime { source })?;
+    Ok(ChainSide {
+        shared,
+        inbox,
+        node,
+        driver,
+        ingest,
+        rpc,
+    })
 }
 
 /// Runs a validator until Ctrl-C or SIGTERM (`bttc delivery`).
@@ -340,10 +530,12 @@ fn allowed_peers(host: &Host) -> BTreeSet<Address> {
 struct Driver {
     host: Host,
     db: Arc<DeliveryDb>,
-    p2p: P2p,
+    p2p: Arc<P2p>,
     checks: SideCheckPool,
     shared: Arc<Shared>,
     validators: Arc<RwLock<BTreeSet<Address>>>,
+    /// The BTTC chain's driver: its inbox, and what it publishes (the vote for precommits).
+    chain: Option<(crossbeam::channel::Sender<ChainInput>, Arc<ChainShared>)>,
 }
 
 impl Driver {
@@ -357,15 +549,23 @@ impl Driver {
         loop {
             // Messages that have already arrived go first (one bounded batch), then whatever
             // timer is due: neither a stream of messages nor a timer starves the other.
-            let mut batch: Vec<Inbound> = first.take().into_iter().collect();
+            let mut batch: Vec<Inbound> = Vec::new();
+            let mut took_messages = false;
+            if let Some(m) = first.take() {
+                took_messages = true;
+                self.route(m, &mut batch);
+            }
             while batch.len() < BATCH_MAX {
                 match inbox.try_recv() {
-                    Ok(m) => batch.push(inbound(m)),
+                    Ok(m) => {
+                        took_messages = true;
+                        self.route(m, &mut batch);
+                    }
                     Err(_) => break,
                 }
             }
-            let took_messages = !batch.is_empty();
-            if took_messages {
+            self.take_chain_vote();
+            if !batch.is_empty() {
                 let effects = self.host.handle_peers(now_ms(), batch);
                 self.carry_out(effects)?;
             }
@@ -383,7 +583,7 @@ impl Driver {
                 biased;
                 _ = stop.changed() => break,
                 message = inbox.recv() => match message {
-                    Some(m) => first = Some(inbound(m)),
+                    Some(m) => first = Some(m),
                     None => break,
                 },
                 request = control.recv() => {
@@ -400,6 +600,7 @@ impl Driver {
                         next = control.try_recv().ok();
                     }
                     if !results.is_empty() {
+                        self.take_chain_vote();
                         let effects = self.host.handle_side_results(now_ms(), results);
                         self.carry_out(effects)?;
                     }
@@ -422,8 +623,11 @@ impl Driver {
         effects: bttc_engine::delivery::host::Effects,
     ) -> Result<(), NodeError> {
         let mut store = &*self.db;
-        let mut transport = &self.p2p;
+        let mut transport = &*self.p2p;
         let committed = effects.carry_out(&mut store, &mut transport, &mut self.checks)?;
+        if !committed.is_empty() {
+            self.send_delivery_view();
+        }
         for c in &committed {
             tracing::debug!(height = c.height.0, hash = %c.hash, round = c.round, txs = c.txs, "committed");
         }
@@ -442,10 +646,48 @@ impl Driver {
     }
 }
 
-fn inbound(m: transport::Inbound) -> Inbound {
-    Inbound {
-        from: m.from,
-        len: m.permit.bytes(),
-        wire: m.wire,
+impl Driver {
+    /// A frame for the Delivery host goes into `batch`; a BTTC chain message goes to the
+    /// chain driver (dropped and counted if its queue is full, or if this node runs no chain).
+    fn route(&mut self, m: transport::Inbound, batch: &mut Vec<Inbound>) {
+        let transport::Inbound { from, wire, permit } = m;
+        match wire {
+            bttc_engine::delivery::wire::Wire::Chain(message) => {
+                let sent = self.chain.as_ref().is_some_and(|(inbox, _)| {
+                    inbox.try_send(ChainInput::Peer { from, message }).is_ok()
+                });
+                if !sent {
+                    self.shared
+                        .counters
+                        .queue_full
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            wire => batch.push(Inbound {
+                from,
+                len: permit.bytes(),
+                wire,
+            }),
+        }
+    }
+
+    /// The chain this validator reports in its next precommit.
+    fn take_chain_vote(&mut self) {
+        if let Some(vote) = self.chain.as_ref().and_then(|(_, s)| s.vote.lock().take()) {
+            self.host.set_chain_vote(vote);
+        }
+    }
+
+    /// Tells the chain driver the Delivery state after a commit: spans and milestone.
+    fn send_delivery_view(&self) {
+        let Some((inbox, _)) = &self.chain else {
+            return;
+        };
+        let app = self.host.app();
+        let _ = inbox.try_send(ChainInput::Delivery {
+            height: app.height,
+            spans: app.spans.clone(),
+            milestone: app.milestone,
+        });
     }
 }

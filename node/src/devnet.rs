@@ -1,7 +1,11 @@
 //! A local Delivery devnet: keys and a genesis for N validators, each started as its own
 //! `bttc delivery` process on loopback, a live status line, and a clean stop on Ctrl-C.
 
-use crate::delivery::{DeliveryGenesis, GenesisValidator, TimeoutsMs, now_ms};
+use crate::{
+    delivery::{DeliveryGenesis, GenesisValidator, TimeoutsMs, now_ms},
+    network::BttcGenesisSection,
+};
+use alloy_primitives::Address;
 use bttc_engine::delivery::signing::key_address;
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 use secp256k1::SecretKey;
@@ -30,6 +34,8 @@ pub struct DevnetConfig {
     pub timeout_propose_ms: u64,
     /// Write the genesis and keys, start nothing.
     pub init_only: bool,
+    /// A Delivery chain alone (validators run `bttc delivery`), without the BTTC chain.
+    pub delivery_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,8 @@ pub enum DevnetError {
     Validators,
     #[error("port {base} + {offset} is out of range")]
     Port { base: u16, offset: usize },
+    #[error("the dev accounts: {0}")]
+    Accounts(String),
     #[error("a status client: {0}")]
     Client(#[from] jsonrpsee::core::ClientError),
     #[error(transparent)]
@@ -133,10 +141,14 @@ pub fn init(config: &DevnetConfig) -> Result<DeliveryGenesis, DevnetError> {
                 }
             })
         };
+        let local = |p| SocketAddr::from((Ipv4Addr::LOCALHOST, p));
+        let bttc = !config.delivery_only;
         validators.push(GenesisValidator {
             address: key_address(&key),
-            rpc: SocketAddr::from((Ipv4Addr::LOCALHOST, port(0)?)),
-            p2p: SocketAddr::from((Ipv4Addr::LOCALHOST, port(100)?)),
+            rpc: local(port(0)?),
+            p2p: local(port(100)?),
+            bttc_rpc: if bttc { Some(local(port(200)?)) } else { None },
+            bttc_ws: if bttc { Some(local(port(300)?)) } else { None },
         });
     }
     let third = (config.timeout_propose_ms / 3).max(1);
@@ -151,6 +163,21 @@ pub fn init(config: &DevnetConfig) -> Result<DeliveryGenesis, DevnetError> {
             delta: third,
         },
         block_interval_ms: config.block_interval_ms,
+        bttc: None,
+    };
+    let accounts: Vec<Address> = dev_accounts()
+        .map_err(|e| DevnetError::Accounts(e.to_string()))?
+        .iter()
+        .map(|(a, _)| *a)
+        .collect();
+    let genesis = DeliveryGenesis {
+        bttc: (!config.delivery_only).then(|| BttcGenesisSection {
+            chain_id: bttc_engine::chain::spec::DEVNET_CHAIN_ID,
+            timestamp: now_ms() / 1_000,
+            params: bttc_engine::chain::spec::DEVNET_BOR,
+            accounts,
+        }),
+        ..genesis
     };
     let text = serde_json::to_string_pretty(&genesis).map_err(|source| {
         DevnetError::Node(Box::new(crate::NodeError::Json {
@@ -176,21 +203,82 @@ fn spawn_validator(
         .open(&log_path)
         .map_err(io("opening", &log_path))?;
     let exe = std::env::current_exe().map_err(io("finding", Path::new("the bttc binary")))?;
-    Command::new(&exe)
-        .arg("delivery")
-        .arg("--datadir")
-        .arg(&dir)
-        .arg("--genesis")
-        .arg(datadir.join("genesis.json"))
-        .arg("--key-file")
-        .arg(dir.join("validator.key"))
-        .arg("--http")
-        .arg(genesis.validators[index].rpc.to_string())
+    let mut command = Command::new(&exe);
+    if genesis.bttc.is_some() {
+        command
+            .args(["node", "--validator", "--datadir"])
+            .arg(&dir)
+            .arg("--network")
+            .arg(datadir.join("genesis.json"))
+            .arg("--key")
+            .arg(dir.join("validator.key"));
+    } else {
+        command
+            .arg("delivery")
+            .arg("--datadir")
+            .arg(&dir)
+            .arg("--genesis")
+            .arg(datadir.join("genesis.json"))
+            .arg("--key-file")
+            .arg(dir.join("validator.key"))
+            .arg("--http")
+            .arg(genesis.validators[index].rpc.to_string());
+    }
+    command
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(io("opening", &log_path))?)
         .stderr(log)
         .spawn()
         .map_err(io("starting", &exe))
+}
+
+/// The dev accounts (the well-known test mnemonic) with their private keys.
+fn dev_accounts() -> Result<Vec<(Address, String)>, bttc_engine::chain::genesis::DevAccountError> {
+    let signers =
+        bttc_engine::chain::genesis::dev_signers(bttc_engine::chain::genesis::DEV_ACCOUNT_COUNT)?;
+    Ok(signers
+        .iter()
+        .map(|s| (s.address(), format!("0x{}", hex::encode(s.to_bytes()))))
+        .collect())
+}
+
+/// `DIR/network.json` (DESIGN.md §10.8): every chain's URLs and id, the contracts, the
+/// validators and the funded accounts.
+pub fn write_network_file(datadir: &Path, genesis: &DeliveryGenesis) -> Result<(), DevnetError> {
+    let url = |scheme: &str, a: &Option<SocketAddr>| a.map(|a| format!("{scheme}://{a}"));
+    let accounts = dev_accounts().map_err(|e| DevnetError::Accounts(e.to_string()))?;
+    let bttc = genesis.bttc.as_ref().map(|b| {
+        serde_json::json!({
+            "chain_id": b.chain_id,
+            "rpc": genesis.validators.iter().filter_map(|v| url("http", &v.bttc_rpc)).collect::<Vec<_>>(),
+            "ws": genesis.validators.iter().filter_map(|v| url("ws", &v.bttc_ws)).collect::<Vec<_>>(),
+            "sprint": b.params.sprint,
+            "span": b.params.span,
+            "period_secs": b.params.period_secs,
+            "contracts": {
+                "BorValidatorSet": bttc_engine::root::contracts::BOR_VALIDATOR_SET,
+            },
+        })
+    });
+    let network = serde_json::json!({
+        "bttc": bttc,
+        "delivery": {
+            "chain_id": format!("delivery-{}", genesis.bttc.as_ref().map_or(genesis.chain_id, |b| b.chain_id)),
+            "rpc": genesis.validators.iter().map(|v| format!("http://{}", v.rpc)).collect::<Vec<_>>(),
+        },
+        "root_chains": {},
+        "validators": genesis.validators.iter().enumerate().map(|(i, v)| serde_json::json!({
+            "id": i + 1,
+            "signer": v.address,
+            "owner": v.address,
+            "rpc": url("http", &v.bttc_rpc),
+            "delivery_rpc": format!("http://{}", v.rpc),
+        })).collect::<Vec<_>>(),
+        "accounts": accounts.iter().map(|(a, k)| serde_json::json!({"address": a, "private_key": k})).collect::<Vec<_>>(),
+    });
+    let path = datadir.join("network.json");
+    let text = serde_json::to_string_pretty(&network).unwrap_or_default();
+    std::fs::write(&path, text).map_err(io("writing", &path))
 }
 
 fn terminate(child: &Child) {
@@ -204,16 +292,40 @@ fn terminate(child: &Child) {
 /// validator and waits for them.
 pub fn run(config: DevnetConfig) -> Result<(), DevnetError> {
     let genesis = init(&config)?;
-    println!(
-        "Delivery devnet: {} validators, chain id {}, data in {}",
-        genesis.validators.len(),
-        genesis.chain_id,
-        config.datadir.display()
-    );
+    write_network_file(&config.datadir, &genesis)?;
+    match &genesis.bttc {
+        Some(b) => println!(
+            "BTTC devnet: {} validators, BTTC chain id {} (sprint {}, span {}, {} s blocks), \
+             Delivery chain id {}, data in {}",
+            genesis.validators.len(),
+            b.chain_id,
+            b.params.sprint,
+            b.params.span,
+            b.params.period_secs,
+            genesis.chain_id,
+            config.datadir.display()
+        ),
+        None => println!(
+            "Delivery devnet: {} validators, chain id {}, data in {}",
+            genesis.validators.len(),
+            genesis.chain_id,
+            config.datadir.display()
+        ),
+    }
     for (i, v) in genesis.validators.iter().enumerate() {
+        let bttc = match (v.bttc_rpc, v.bttc_ws) {
+            (Some(http), Some(ws)) => format!("  bttc http://{http} ws://{ws}"),
+            _ => String::new(),
+        };
         println!(
-            "  node-{i} {}  rpc http://{}  quic {}",
+            "  node-{i} {}  rpc http://{}  quic {}{bttc}",
             v.address, v.rpc, v.p2p
+        );
+    }
+    if genesis.bttc.is_some() {
+        println!(
+            "Funded accounts (the test mnemonic) and every URL: {}",
+            config.datadir.join("network.json").display()
         );
     }
     if config.init_only {
@@ -252,12 +364,21 @@ pub fn run(config: DevnetConfig) -> Result<(), DevnetError> {
                 _ = term.recv() => break,
                 _ = tick.tick() => {
                     let mut parts = Vec::new();
+                    let mut in_turn: Option<String> = None;
                     for (i, c) in clients.iter().enumerate() {
                         let status: Result<Value, _> = c.request("delivery_status", rpc_params![]).await;
                         parts.push(match status {
+                            Ok(s) if s.get("bttc").is_some() => {
+                                let b = &s["bttc"];
+                                in_turn = b["in_turn"].as_str().map(str::to_owned).or(in_turn.take());
+                                format!("n{i} b{} f{} d{} p{}", b["head"], b["finalized"], s["height"], s["peers"])
+                            }
                             Ok(s) => format!("n{i} h{} r{} p{}", s["height"], s["round"], s["peers"]),
                             Err(_) => format!("n{i} down"),
                         });
+                    }
+                    if let Some(producer) = &in_turn {
+                        parts.push(format!("in turn {}", &producer[..producer.len().min(10)]));
                     }
                     print!("\r{}   ", parts.join(" | "));
                     let _ = std::io::stdout().flush();

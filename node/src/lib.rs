@@ -6,6 +6,7 @@ pub mod chain;
 pub mod delivery;
 pub mod devnet;
 pub mod import;
+pub mod network;
 pub mod replay;
 pub mod side_checks;
 
@@ -68,6 +69,8 @@ pub enum NodeError {
     Replay(#[from] replay::ReplayError),
     #[error("devnet: {0}")]
     Devnet(#[from] devnet::DevnetError),
+    #[error("the BTTC chain store: {0}")]
+    BttcStore(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<import::ImportError> for NodeError {

@@ -121,6 +121,21 @@ impl SideChecker for FactsChecker {
     }
 }
 
+/// A network validator's checks: a span proposal against its own BTTC head, anything else
+/// against its facts file.
+pub struct NodeChecker {
+    pub facts: FactsChecker,
+    pub bttc_head: Arc<crate::network::ChainShared>,
+}
+
+impl SideChecker for NodeChecker {
+    fn check(&self, payload: &[u8]) -> (SideTxResult, Vec<u8>) {
+        let head = self.bttc_head.head.load(Ordering::Acquire);
+        bttc_engine::delivery::app::span::check_span_payload(payload, head)
+            .unwrap_or_else(|| self.facts.check(payload))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,3 +105,81 @@ def artifacts():
     committed = {p.stem: json.loads(p.read_text()) for p in (ROOT / "tests" / "contracts" / "artifacts").glob("*.json")}
     assert fresh == committed, "tests/contracts/artifacts is stale: run `node tests/clients/compile.mjs`"
     return fresh
+
+
+def free_port_range(offsets, count) -> int:
+    """A base port whose `base + offset + i` ports (TCP and UDP) are all free."""
+    import random
+    for _ in range(200):
+        base = random.randint(20_000, 50_000)
+        try:
+            for offset in offsets:
+                for i in range(count):
+                    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                        with socket.socket(socket.AF_INET, kind) as s:
+                            s.bind(("127.0.0.1", base + offset + i))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free port range")
+
+
+class Network:
+    """`bttc devnet --validators N`: N validator processes (Delivery and BTTC chains) on
+    loopback, described by the `network.json` the devnet writes."""
+
+    def __init__(self, datadir: Path, validators: int = 4):
+        self.datadir = datadir
+        self.validators = validators
+        base = free_port_range([0, 100, 200, 300], validators)
+        self.log_path = datadir / "devnet.out"
+        self.args = [str(bttc_binary()), "devnet", "--validators", str(validators),
+                     "--base-port", str(base), "--datadir", str(datadir / "net")]
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        network_file = self.datadir / "net" / "network.json"
+        while not network_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"devnet did not start:\n{self.log_text()}")
+            time.sleep(0.05)
+        self.network = json.loads(network_file.read_text())
+        self.urls = self.network["bttc"]["rpc"]
+        while True:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the network made no block:\n{self.log_text()}")
+            try:
+                if all(int(self.rpc(i, "eth_blockNumber")["result"], 16) >= 1 for i in range(self.validators)):
+                    return self
+            except (requests.ConnectionError, KeyError):
+                pass
+            time.sleep(0.1)
+
+    def rpc(self, i, method, *params):
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        return requests.post(self.urls[i], json=body, timeout=30).json()
+
+    def log_text(self) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        for i in range(self.validators):
+            log = self.datadir / "net" / f"node-{i}" / "node.log"
+            if log.exists():
+                text += f"\n--- node {i}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        return text
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(2)  # SIGINT, as Ctrl-C: the devnet stops its validators
+            self.proc.wait(timeout=60)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def network():
+    with tempfile.TemporaryDirectory(prefix="bttc-net-") as d:
+        n = Network(Path(d)).start()
+        yield n
+        n.stop()

@@ -396,6 +396,11 @@ impl Mempool {
         self.remove(&tx.sender, tx.envelope.nonce())
     }
 
+    /// Every sender with pooled transactions.
+    pub fn senders(&self) -> Vec<Address> {
+        self.senders.keys().copied().collect()
+    }
+
     /// Tells the pool the new state nonces of senders after a block: transactions with lower
     /// nonces are dropped.
     pub fn on_new_nonces(&mut self, nonces: impl IntoIterator<Item = (Address, u64)>) {

@@ -5,10 +5,18 @@ use super::{
     block::{BLOCK_BYTES_MAX, Block, CommitVote, SignedProposal, decode_commit, encode_commit},
     signing::{SIGNED_VOTE_LEN, SignedVote, decode_signed_vote, encode_signed_vote},
 };
-use crate::primitives::{ByteReader, DecodeError, DeliveryHeight};
+use crate::{
+    chain::bor::wire::{CHAIN_MESSAGE_BYTES_MAX, ChainMessage},
+    primitives::{ByteReader, DecodeError, DeliveryHeight},
+};
 
-/// Largest frame accepted (a proposal with a full block, or a batch of blocks).
-pub const FRAME_MAX: usize = BLOCK_BYTES_MAX + (1 << 20);
+/// Largest frame accepted (a proposal with a full block, a batch of blocks, or a BTTC chain
+/// message).
+pub const FRAME_MAX: usize = {
+    let delivery = BLOCK_BYTES_MAX + (1 << 20);
+    let chain = CHAIN_MESSAGE_BYTES_MAX + 1;
+    if delivery > chain { delivery } else { chain }
+};
 /// Blocks one catch-up answer carries at most.
 pub const BLOCKS_PER_RESPONSE_MAX: u32 = 16;
 
@@ -18,6 +26,7 @@ const TAG_PRECOMMIT: u8 = 3;
 const TAG_STATUS: u8 = 4;
 const TAG_GET_BLOCKS: u8 = 5;
 const TAG_BLOCKS: u8 = 6;
+const TAG_CHAIN: u8 = 7;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wire {
@@ -40,12 +49,19 @@ pub enum Wire {
     },
     /// Committed blocks, each with the commit that decided it.
     Blocks(Vec<(Block, Vec<CommitVote>)>),
+    /// A message of the BTTC chain, which the node passes to its chain driver.
+    Chain(Box<ChainMessage>),
 }
 
 impl Wire {
     /// Consensus messages go ahead of catch-up traffic.
     pub fn is_consensus(&self) -> bool {
-        !matches!(self, Wire::GetBlocks { .. } | Wire::Blocks(_))
+        match self {
+            Wire::GetBlocks { .. } | Wire::Blocks(_) => false,
+            // New blocks and heads travel ahead of sync requests and transactions.
+            Wire::Chain(m) => matches!(**m, ChainMessage::Block(_) | ChainMessage::Announce { .. }),
+            _ => true,
+        }
     }
 
     /// The height a consensus message (proposal, prevote, precommit) is for.
@@ -93,6 +109,10 @@ impl Wire {
                     encode_commit(commit, &mut out);
                 }
             }
+            Wire::Chain(message) => {
+                out.push(TAG_CHAIN);
+                out.extend_from_slice(&message.encode());
+            }
         }
         out
     }
@@ -131,6 +151,12 @@ impl Wire {
                     blocks.push((block, decode_commit(&mut r)?));
                 }
                 Wire::Blocks(blocks)
+            }
+            TAG_CHAIN => {
+                let rest = r.take(r.remaining())?;
+                Wire::Chain(Box::new(
+                    ChainMessage::decode(rest).map_err(|e| r.error(e.to_string()))?,
+                ))
             }
             tag => return Err(r.error(format!("unknown tag {tag}"))),
         };

@@ -13,7 +13,7 @@
 use super::{Rng, SimClock, SimStore};
 use super::{bttc::BttcLayer, chain::BorMemStore};
 use crate::chain::bor::host::{ChainEffects, ChainHost, WireBlock};
-use crate::delivery::app::span::{ProposeSpan, SIDE_PROPOSE_SPAN, SpanConfig};
+use crate::delivery::app::span::{SpanConfig, check_span_payload};
 use crate::delivery::milestone::{ChainVote, Milestone};
 use crate::delivery::{
     app::AppState,
@@ -1202,11 +1202,9 @@ impl World {
             .payload
             .get(1)
             .is_some_and(|j| !(node + usize::from(*j)).is_multiple_of(3));
-        let span = (check.payload.first() == Some(&SIDE_PROPOSE_SPAN))
-            .then(|| ProposeSpan::decode(&check.payload).ok())
-            .flatten();
-        let (result, data) = if let Some(span) = span {
-            (span.side_check(self.bttc_head(node)), Vec::new())
+        let span = check_span_payload(&check.payload, self.bttc_head(node));
+        let (result, data) = if let Some(checked) = span.clone() {
+            checked
         } else if seen {
             (SideTxResult::Yes, check.payload.to_vec())
         } else {

@@ -72,7 +72,8 @@ impl<B: RpcBackend> BorApiServer for EthRpc<B> {
 
     fn author(&self, block: Option<BlockId>) -> RpcResult<Address> {
         let view = self.view()?;
-        let number = Self::block_id_number(&view, block.unwrap_or_default())?
+        let number = self
+            .block_id_number(&view, block.unwrap_or_default())?
             .ok_or_else(|| err(SERVER, "unknown block"))?;
         let (header, _) =
             Self::header_and_hash(&view, number)?.ok_or_else(|| err(SERVER, "unknown block"))?;

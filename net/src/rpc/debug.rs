@@ -21,7 +21,7 @@ pub trait DebugApi {
 impl<B: RpcBackend> DebugApiServer for EthRpc<B> {
     fn raw_header(&self, block: BlockId) -> RpcResult<Bytes> {
         let view = self.view()?;
-        let number = Self::known_block(&view, block)?;
+        let number = self.known_block(&view, block)?;
         let (header, _) =
             Self::header_and_hash(&view, number)?.ok_or_else(|| err(SERVER, "header not found"))?;
         Ok(alloy_rlp::encode(&header).into())
@@ -29,7 +29,7 @@ impl<B: RpcBackend> DebugApiServer for EthRpc<B> {
 
     fn raw_block(&self, block: BlockId) -> RpcResult<Bytes> {
         let view = self.view()?;
-        let number = Self::known_block(&view, block)?;
+        let number = self.known_block(&view, block)?;
         let (header, _) =
             Self::header_and_hash(&view, number)?.ok_or_else(|| err(SERVER, "header not found"))?;
         let txs = view.body(number).map_err(internal)?.unwrap_or_default();
@@ -38,7 +38,7 @@ impl<B: RpcBackend> DebugApiServer for EthRpc<B> {
 
     fn raw_receipts(&self, block: BlockId) -> RpcResult<Vec<Bytes>> {
         let view = self.view()?;
-        let number = Self::known_block(&view, block)?;
+        let number = self.known_block(&view, block)?;
         let receipts = view
             .receipts(number)
             .map_err(internal)?

@@ -183,7 +183,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
 
     fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256> {
         let view = self.view()?;
-        Self::check_latest_state(&view, block)?;
+        self.check_latest_state(&view, block)?;
         Ok(view
             .account(&address)
             .map_err(internal)?
@@ -197,7 +197,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
             ));
         }
         let view = self.view()?;
-        Self::check_latest_state(&view, block)?;
+        self.check_latest_state(&view, block)?;
         Ok(U64::from(
             view.account(&address)
                 .map_err(internal)?
@@ -207,7 +207,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
 
     fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes> {
         let view = self.view()?;
-        Self::check_latest_state(&view, block)?;
+        self.check_latest_state(&view, block)?;
         let Some(account) = view.account(&address).map_err(internal)? else {
             return Ok(Bytes::new());
         };
@@ -222,7 +222,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
 
     fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256> {
         let view = self.view()?;
-        Self::check_latest_state(&view, block)?;
+        self.check_latest_state(&view, block)?;
         Ok(B256::from(view.storage(&address, &slot).map_err(internal)?))
     }
 
@@ -250,8 +250,9 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
         percentiles: Option<Vec<f64>>,
     ) -> RpcResult<FeeHistory> {
         let view = self.view()?;
-        let newest =
-            Self::resolve(&view, newest)?.ok_or_else(|| err(SERVER, "header not found"))?;
+        let newest = self
+            .resolve(&view, newest)?
+            .ok_or_else(|| err(SERVER, "header not found"))?;
         let count = block_count
             .to::<u64>()
             .clamp(1, FEE_HISTORY_BLOCKS_MAX)
@@ -378,7 +379,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
 
     fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {
         let view = self.view()?;
-        match Self::resolve(&view, number)? {
+        match self.resolve(&view, number)? {
             Some(n) => self.block(&view, n, full),
             None => Ok(None),
         }
@@ -400,7 +401,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
 
     fn block_tx_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
         let view = self.view()?;
-        let number = Self::resolve(&view, number)?;
+        let number = self.resolve(&view, number)?;
         Self::tx_count(&view, number)
     }
 
@@ -416,7 +417,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
         index: U64,
     ) -> RpcResult<Option<Transaction>> {
         let view = self.view()?;
-        let number = Self::resolve(&view, number)?;
+        let number = self.resolve(&view, number)?;
         Self::tx_at(&view, number, index)
     }
 
@@ -426,7 +427,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
 
     fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
         let view = self.view()?;
-        let Some(number) = Self::block_id_number(&view, block)? else {
+        let Some(number) = self.block_id_number(&view, block)? else {
             return Ok(None);
         };
         let Some((header, hash)) = Self::header_and_hash(&view, number)? else {
@@ -458,7 +459,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
 
     fn uncle_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
         let view = self.view()?;
-        let number = Self::resolve(&view, number)?;
+        let number = self.resolve(&view, number)?;
         Self::uncle_count(&view, number)
     }
 
@@ -476,7 +477,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
             ));
         }
         let view = self.view()?;
-        Self::check_latest_state(&view, block)?;
+        self.check_latest_state(&view, block)?;
         let hashed = keccak256(address);
         let account = view.account(&address).map_err(internal)?;
         let storage_hash = stored_root(&view, Some(hashed)).map_err(internal)?;
@@ -510,7 +511,7 @@ impl<B: RpcBackend> EthApiServer for EthRpc<B> {
         block: Option<BlockId>,
     ) -> RpcResult<AccessListResult> {
         let view = self.view()?;
-        Self::check_latest_state(&view, block)?;
+        self.check_latest_state(&view, block)?;
         let env = self.pending_env(&view)?;
         let call = self.call_request(&request)?;
         let (access_list, outcome) =

@@ -208,7 +208,7 @@ impl<B: RpcBackend> EthRpc<B> {
         block: Option<BlockId>,
     ) -> RpcResult<Bytes> {
         let view = self.view()?;
-        Self::check_latest_state(&view, block)?;
+        self.check_latest_state(&view, block)?;
         let env = self.pending_env(&view)?;
         let outcome = call(
             self.backend.spec(),
@@ -230,7 +230,7 @@ impl<B: RpcBackend> EthRpc<B> {
         block: Option<BlockId>,
     ) -> RpcResult<U64> {
         let view = self.view()?;
-        Self::check_latest_state(&view, block)?;
+        self.check_latest_state(&view, block)?;
         let env = self.pending_env(&view)?;
         match estimate_gas(
             self.backend.spec(),
@@ -266,21 +266,34 @@ impl<B: RpcBackend> EthRpc<B> {
     }
 
     /// A block number from a tag; `None` when the number is past the tip.
-    pub(super) fn resolve(view: &B::View<'_>, tag: BlockNumberOrTag) -> RpcResult<Option<u64>> {
+    pub(super) fn resolve(
+        &self,
+        view: &B::View<'_>,
+        tag: BlockNumberOrTag,
+    ) -> RpcResult<Option<u64>> {
         let tip = Self::tip(view)?;
         Ok(match tag {
             BlockNumberOrTag::Earliest => Some(0),
             BlockNumberOrTag::Number(n) => (n <= tip).then_some(n),
+            // A chain with milestones answers with the last one; a single producer's chain
+            // has no reorganizations, so its tip is final.
+            BlockNumberOrTag::Finalized | BlockNumberOrTag::Safe => {
+                Some(self.backend.finalized().map_or(tip, |f| f.min(tip)))
+            }
             _ => Some(tip),
         })
     }
 
     /// Only the latest state is kept: any other block is refused with a clear error.
-    pub(super) fn check_latest_state(view: &B::View<'_>, block: Option<BlockId>) -> RpcResult<()> {
+    pub(super) fn check_latest_state(
+        &self,
+        view: &B::View<'_>,
+        block: Option<BlockId>,
+    ) -> RpcResult<()> {
         let tip = Self::tip(view)?;
         let number = match block {
             None => return Ok(()),
-            Some(BlockId::Number(tag)) => Self::resolve(view, tag)?,
+            Some(BlockId::Number(tag)) => self.resolve(view, tag)?,
             Some(BlockId::Hash(h)) => view.block_number(&h.block_hash).map_err(internal)?,
         };
         match number {
@@ -344,9 +357,13 @@ impl<B: RpcBackend> EthRpc<B> {
     }
 
     /// A block's number from a block id; `None` if unknown.
-    pub(super) fn block_id_number(view: &B::View<'_>, block: BlockId) -> RpcResult<Option<u64>> {
+    pub(super) fn block_id_number(
+        &self,
+        view: &B::View<'_>,
+        block: BlockId,
+    ) -> RpcResult<Option<u64>> {
         match block {
-            BlockId::Number(tag) => Self::resolve(view, tag),
+            BlockId::Number(tag) => self.resolve(view, tag),
             BlockId::Hash(h) => view.block_number(&h.block_hash).map_err(internal),
         }
     }
@@ -398,8 +415,9 @@ impl<B: RpcBackend> EthRpc<B> {
         Ok(Some(U64::ZERO))
     }
 
-    pub(super) fn known_block(view: &B::View<'_>, block: BlockId) -> RpcResult<u64> {
-        Self::block_id_number(view, block)?.ok_or_else(|| err(SERVER, "header not found"))
+    pub(super) fn known_block(&self, view: &B::View<'_>, block: BlockId) -> RpcResult<u64> {
+        self.block_id_number(view, block)?
+            .ok_or_else(|| err(SERVER, "header not found"))
     }
 
     /// The environment of the block after the tip: where calls and estimates run.

@@ -86,6 +86,8 @@ pub struct ChainEffects {
     pub reorgs: Vec<(u64, u64)>,
     /// Blocks refused, with why: the driver marks the peer that sent them.
     pub refused: Vec<(B256, BorBlockError)>,
+    /// Messages for the peer whose message this step handled (answers and requests).
+    pub reply: Vec<super::wire::ChainMessage>,
 }
 
 /// Why the host stopped: its store failed (the node must stop).
@@ -708,6 +710,14 @@ impl ChainHost {
                 bad_set.push(child);
             }
         }
+    }
+
+    pub(super) fn recent_hash_index(&self, hash: &B256) -> bool {
+        self.recent_index.contains_key(hash)
+    }
+
+    pub(super) fn holds_side(&self, hash: &B256) -> bool {
+        self.side.contains_key(hash)
     }
 
     /// A block this node holds by hash (canonical or side), to answer a peer's fetch.

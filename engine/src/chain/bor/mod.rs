@@ -10,6 +10,7 @@ pub mod params;
 pub mod seal;
 pub mod snapshot;
 pub mod span;
+pub mod sync;
 pub mod verify;
 pub mod wire;
 

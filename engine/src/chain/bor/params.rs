@@ -1,7 +1,7 @@
 //! Bor's timing parameters (spec §4.1, §4.3) and the per-block rules derived from them.
 
 /// Sprint, span and delay lengths of a Bor chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BorParams {
     /// Blocks per sprint: the in-turn producer changes once per sprint.
     pub sprint: u64,

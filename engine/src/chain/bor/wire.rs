@@ -20,6 +20,10 @@ const TAG_ANNOUNCE: u8 = 2;
 const TAG_GET_BLOCK: u8 = 3;
 const TAG_GET_RANGE: u8 = 4;
 const TAG_STATUS: u8 = 5;
+const TAG_TXS: u8 = 6;
+
+/// Transactions one gossip message carries.
+pub const GOSSIP_TXS_MAX: usize = 1_024;
 
 /// A block as it arrives: header and transactions, senders not yet recovered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +65,8 @@ pub enum ChainMessage {
         head_hash: B256,
         milestone: u64,
     },
+    /// Transactions a node admitted to its pool, passed on so that they reach the producers.
+    Txs(Vec<TxEnvelope>),
 }
 
 /// Why a chain message was refused.
@@ -91,9 +97,11 @@ impl ChainMessage {
             Self::Block(block) => {
                 out.push(TAG_BLOCK);
                 block.header.encode(&mut out);
-                let txs: Vec<alloy_primitives::Bytes> =
-                    block.txs.iter().map(|t| t.encoded_2718().into()).collect();
-                txs.encode(&mut out);
+                encode_txs(&block.txs, &mut out);
+            }
+            Self::Txs(txs) => {
+                out.push(TAG_TXS);
+                encode_txs(txs, &mut out);
             }
             Self::Announce { number, hash } => {
                 out.push(TAG_ANNOUNCE);
@@ -132,25 +140,10 @@ impl ChainMessage {
         let message = match tag {
             TAG_BLOCK => {
                 let header = Header::decode(buf)?;
-                let list = alloy_rlp::Header::decode(buf)?;
-                if !list.list || list.payload_length > buf.len() {
-                    return Err(alloy_rlp::Error::UnexpectedString.into());
-                }
-                let (mut items, after) = buf.split_at(list.payload_length);
-                let mut txs = Vec::new();
-                while !items.is_empty() {
-                    if txs.len() >= BLOCK_TXS_MAX {
-                        return Err(ChainWireError::TooManyTxs(txs.len() + 1));
-                    }
-                    let raw = alloy_primitives::Bytes::decode(&mut items)?;
-                    let index = txs.len();
-                    let tx = TxEnvelope::decode_2718_exact(&raw)
-                        .map_err(|_| ChainWireError::Tx { index })?;
-                    txs.push(tx);
-                }
-                *buf = after;
+                let txs = decode_txs(buf, BLOCK_TXS_MAX)?;
                 Self::Block(Box::new(RawBlock { header, txs }))
             }
+            TAG_TXS => Self::Txs(decode_txs(buf, GOSSIP_TXS_MAX)?),
             TAG_ANNOUNCE => Self::Announce {
                 number: u64::decode(buf)?,
                 hash: B256::decode(buf)?,
@@ -178,6 +171,33 @@ impl ChainMessage {
         }
         Ok(message)
     }
+}
+
+/// An RLP list of EIP-2718 transactions.
+fn encode_txs(txs: &[TxEnvelope], out: &mut Vec<u8>) {
+    let txs: Vec<alloy_primitives::Bytes> = txs.iter().map(|t| t.encoded_2718().into()).collect();
+    txs.encode(out);
+}
+
+/// At most `max` transactions from an RLP list of EIP-2718 bytes.
+fn decode_txs(buf: &mut &[u8], max: usize) -> Result<Vec<TxEnvelope>, ChainWireError> {
+    let list = alloy_rlp::Header::decode(buf)?;
+    if !list.list || list.payload_length > buf.len() {
+        return Err(alloy_rlp::Error::UnexpectedString.into());
+    }
+    let (mut items, after) = buf.split_at(list.payload_length);
+    let mut txs = Vec::new();
+    while !items.is_empty() {
+        if txs.len() >= max {
+            return Err(ChainWireError::TooManyTxs(txs.len() + 1));
+        }
+        let raw = alloy_primitives::Bytes::decode(&mut items)?;
+        let index = txs.len();
+        let tx = TxEnvelope::decode_2718_exact(&raw).map_err(|_| ChainWireError::Tx { index })?;
+        txs.push(tx);
+    }
+    *buf = after;
+    Ok(txs)
 }
 
 #[cfg(test)]

@@ -94,6 +94,16 @@ impl ProposeSpan {
     }
 }
 
+/// The side check of a span proposal against the validator's BTTC head (`None` for a
+/// payload that is not a span proposal). A span is signed with no data of its own.
+pub fn check_span_payload(payload: &[u8], bttc_head: u64) -> Option<(SideTxResult, Vec<u8>)> {
+    if payload.first() != Some(&SIDE_PROPOSE_SPAN) {
+        return None;
+    }
+    let result = ProposeSpan::decode(payload).map_or(SideTxResult::No, |p| p.side_check(bttc_head));
+    Some((result, Vec::new()))
+}
+
 /// The validators a span is drawn from: the current set with ids by address order.
 pub fn span_validators(set: &ValidatorSet) -> Vec<SpanValidator> {
     set.validators()

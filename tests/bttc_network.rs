@@ -1,0 +1,399 @@
+//! A BTTC network of real processes: four `bttc node --validator` processes (each its Delivery
+//! chain and its BTTC chain over MDBX) talking QUIC on loopback. Blocks come every 2 s in
+//! turn; when the in-turn producer is killed a backup seals in its place; the killed node
+//! restarts, catches up and produces again; the `finalized` block only moves forward; and at
+//! every height all nodes hold the same block and state root.
+//!
+//! `BTTC_NET_BLOCKS` (default 48) sets how many blocks the run makes before it stops.
+
+use serde_json::{Value, json};
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const BTTC: &str = env!("CARGO_BIN_EXE_bttc");
+const VALIDATORS: usize = 4;
+
+struct Net {
+    dir: tempfile::TempDir,
+    genesis: Value,
+    nodes: Vec<Option<Child>>,
+    /// The highest `finalized` block each node has answered.
+    finalized: Vec<u64>,
+}
+
+/// A base port whose RPC (TCP) and QUIC (UDP) ports, as `bttc devnet` lays them out, are free.
+fn free_base_port() -> u16 {
+    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    for attempt in 0..200u64 {
+        let base = 20_000 + ((seed.wrapping_mul(7_919) + attempt * 433) % 30_000) as u16;
+        let free = (0..VALIDATORS as u16).all(|i| {
+            [0, 200, 300]
+                .iter()
+                .all(|o| TcpListener::bind(("127.0.0.1", base + o + i)).is_ok())
+                && UdpSocket::bind(("127.0.0.1", base + 100 + i)).is_ok()
+        });
+        if free {
+            return base;
+        }
+    }
+    panic!("no free port range found");
+}
+
+fn rpc_call(addr: SocketAddr, method: &str, params: Value) -> Option<Value> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let json = response.split("\r\n\r\n").nth(1)?;
+    let value: Value = serde_json::from_str(json).ok()?;
+    Some(value["result"].clone())
+}
+
+fn hex_u64(v: &Value) -> Option<u64> {
+    u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok()
+}
+
+impl Net {
+    fn init() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let base = free_base_port();
+        let out = Command::new(BTTC)
+            .args(["devnet", "--init-only", "--validators"])
+            .arg(VALIDATORS.to_string())
+            .arg("--base-port")
+            .arg(base.to_string())
+            .arg("--datadir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "devnet init failed: {out:?}");
+        let genesis: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("genesis.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            genesis["bttc"].is_object(),
+            "a network genesis has a BTTC chain"
+        );
+        let network: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("network.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(network["bttc"]["rpc"].as_array().unwrap().len(), VALIDATORS);
+        Self {
+            dir,
+            genesis,
+            nodes: (0..VALIDATORS).map(|_| None).collect(),
+            finalized: vec![0; VALIDATORS],
+        }
+    }
+
+    fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{i}"))
+    }
+
+    fn addr(&self, i: usize, field: &str) -> SocketAddr {
+        self.genesis["validators"][i][field]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn address(&self, i: usize) -> String {
+        self.genesis["validators"][i]["address"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+    }
+
+    fn start(&mut self, i: usize) {
+        let dir = self.node_dir(i);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .unwrap();
+        let child = Command::new(BTTC)
+            .args(["node", "--validator", "--datadir"])
+            .arg(&dir)
+            .arg("--network")
+            .arg(self.dir.path().join("genesis.json"))
+            .arg("--key")
+            .arg(dir.join("validator.key"))
+            .env("RUST_LOG", "info,libmdbx=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.nodes[i] = Some(child);
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn stop(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].take() {
+            // SAFETY: kill(2) on a child process this test owns.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let status = child.wait().unwrap();
+            assert!(
+                status.success(),
+                "node {i} exited with {status}:\n{}",
+                self.log(i)
+            );
+        }
+    }
+
+    fn eth(&self, i: usize, method: &str, params: Value) -> Option<Value> {
+        rpc_call(self.addr(i, "bttc_rpc"), method, params)
+    }
+
+    fn head(&self, i: usize) -> Option<u64> {
+        hex_u64(&self.eth(i, "eth_blockNumber", json!([]))?)
+    }
+
+    fn block(&self, i: usize, number: u64) -> Option<Value> {
+        let block = self.eth(
+            i,
+            "eth_getBlockByNumber",
+            json!([format!("0x{number:x}"), false]),
+        )?;
+        (!block.is_null()).then_some(block)
+    }
+
+    fn author(&self, i: usize, number: u64) -> Option<String> {
+        let author = self.eth(i, "bor_getAuthor", json!([format!("0x{number:x}")]))?;
+        Some(author.as_str()?.to_lowercase())
+    }
+
+    fn status(&self, i: usize) -> Option<Value> {
+        rpc_call(self.addr(i, "rpc"), "delivery_status", json!([]))
+    }
+
+    fn log(&self, i: usize) -> String {
+        let text = std::fs::read_to_string(self.node_dir(i).join("node.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Asks every running node for its `finalized` block: it never goes back.
+    fn observe_finalized(&mut self) {
+        for i in 0..VALIDATORS {
+            if self.nodes[i].is_none() {
+                continue;
+            }
+            let Some(block) = self.eth(i, "eth_getBlockByNumber", json!(["finalized", false]))
+            else {
+                continue;
+            };
+            let Some(number) = hex_u64(&block["number"]) else {
+                continue;
+            };
+            assert!(
+                number >= self.finalized[i],
+                "node {i}: finalized went back from {} to {number}",
+                self.finalized[i]
+            );
+            self.finalized[i] = number;
+        }
+    }
+
+    fn wait_until(&mut self, what: &str, timeout: Duration, mut cond: impl FnMut(&Self) -> bool) {
+        let start = Instant::now();
+        loop {
+            self.observe_finalized();
+            if cond(self) {
+                return;
+            }
+            if start.elapsed() > timeout {
+                let logs: Vec<String> = (0..VALIDATORS)
+                    .map(|i| format!("--- node {i}\n{}", self.log(i)))
+                    .collect();
+                panic!("timed out waiting for {what}\n{}", logs.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn index_of(&self, address: &str) -> usize {
+        (0..VALIDATORS)
+            .find(|i| self.address(*i) == address.to_lowercase())
+            .unwrap_or_else(|| panic!("{address} is not a validator"))
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for child in self.nodes.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn four_validators_rotate_survive_a_killed_producer_and_agree_at_every_height() {
+    let blocks: u64 = std::env::var("BTTC_NET_BLOCKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
+    let mut net = Net::init();
+    let sprint = net.genesis["bttc"]["sprint"].as_u64().unwrap();
+    let period = net.genesis["bttc"]["period_secs"].as_u64().unwrap();
+    let producer_delay = net.genesis["bttc"]["producer_delay_secs"].as_u64().unwrap();
+    let backup = net.genesis["bttc"]["backup_multiplier_secs"]
+        .as_u64()
+        .unwrap();
+    for i in 0..VALIDATORS {
+        net.start(i);
+    }
+    net.wait_until("12 blocks on every node", Duration::from_secs(120), |n| {
+        (0..VALIDATORS).all(|i| n.head(i).is_some_and(|h| h >= 12))
+    });
+
+    // Kill the producer in turn for the next block, right after a block.
+    let in_turn = net.status(0).unwrap()["bttc"]["in_turn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let killed = net.index_of(&in_turn);
+    let witness = (killed + 1) % VALIDATORS;
+    let before = net.head(witness).unwrap();
+    net.wait_until("the next block", Duration::from_secs(30), |n| {
+        n.head(witness).is_some_and(|h| h > before)
+    });
+    net.kill(killed);
+    let killed_at = Instant::now();
+    let last = net.head(witness).unwrap();
+    let killed_address = net.address(killed);
+    // Blocks the killed node sealed before it died may still arrive; the first block by
+    // another producer after the kill is the backup's.
+    let mut backup_block = None;
+    net.wait_until("a backup's block", Duration::from_secs(40), |n| {
+        let Some(head) = n.head(witness) else {
+            return false;
+        };
+        for number in last + 1..=head {
+            if n.author(witness, number)
+                .is_some_and(|a| a != killed_address)
+            {
+                backup_block = Some(number);
+                return true;
+            }
+        }
+        false
+    });
+    let number = backup_block.unwrap();
+    let sealed_after = killed_at.elapsed();
+    let block = net.block(witness, number).unwrap();
+    let parent = net.block(witness, number - 1).unwrap();
+    let gap = hex_u64(&block["timestamp"]).unwrap() - hex_u64(&parent["timestamp"]).unwrap();
+    let base = if number % sprint == 0 {
+        producer_delay
+    } else {
+        period
+    };
+    assert!(
+        gap <= base + backup,
+        "block {number} by a backup came {gap} s after its parent (in turn: {base} s)"
+    );
+    assert!(
+        sealed_after <= Duration::from_secs(base + backup + 2),
+        "the backup sealed {sealed_after:?} after the kill"
+    );
+    let difficulty = hex_u64(&block["difficulty"]).unwrap();
+    assert!(
+        difficulty < VALIDATORS as u64,
+        "a backup's block has a lower difficulty than the in-turn one, got {difficulty}"
+    );
+
+    // The killed node comes back, catches up and seals again in its turn.
+    net.start(killed);
+    let restarted_at = net.head(witness).unwrap();
+    net.wait_until(
+        "the restarted node to catch up",
+        Duration::from_secs(60),
+        |n| n.head(killed).is_some_and(|h| h >= restarted_at),
+    );
+    net.wait_until(
+        "a block by the restarted node",
+        Duration::from_secs(180),
+        |n| {
+            let Some(head) = n.head(witness) else {
+                return false;
+            };
+            (restarted_at + 1..=head)
+                .any(|b| n.author(witness, b).as_deref() == Some(&killed_address))
+        },
+    );
+    net.wait_until(
+        &format!("{blocks} blocks"),
+        Duration::from_secs(blocks * 4 + 60),
+        |n| n.head(witness).is_some_and(|h| h >= blocks),
+    );
+
+    // Every node holds the same block and state root at every height they all have.
+    let heads: Vec<u64> = (0..VALIDATORS).map(|i| net.head(i).unwrap()).collect();
+    let common = *heads.iter().min().unwrap();
+    let mut times = Vec::new();
+    for number in 0..=common {
+        let blocks: Vec<Value> = (0..VALIDATORS)
+            .map(|i| net.block(i, number).unwrap())
+            .collect();
+        for (i, b) in blocks.iter().enumerate().skip(1) {
+            assert_eq!(
+                b["hash"], blocks[0]["hash"],
+                "block {number}: node {i} differs"
+            );
+            assert_eq!(
+                b["stateRoot"], blocks[0]["stateRoot"],
+                "block {number}: node {i}"
+            );
+        }
+        times.push(hex_u64(&blocks[0]["timestamp"]).unwrap());
+    }
+    let mut intervals: Vec<u64> = times.windows(2).skip(1).map(|w| w[1] - w[0]).collect();
+    intervals.sort_unstable();
+    let median = intervals[intervals.len() / 2];
+    assert_eq!(median, period, "median block interval over {common} blocks");
+    // Spans rotate: the chain is past span 0.
+    let span = net.status(witness).unwrap()["bttc"]["span"]
+        .as_u64()
+        .unwrap();
+    let first_end = net.genesis["bttc"]["first_span_end"].as_u64().unwrap();
+    if common > first_end + sprint {
+        assert!(span >= 1, "span {span} at block {common}");
+    }
+    net.observe_finalized();
+    let finalized = net.finalized[witness];
+    assert!(
+        finalized + 4 * sprint >= common && finalized > 0,
+        "finalized {finalized} follows the head {common}"
+    );
+    println!(
+        "{common} blocks, median interval {median} s, backup sealed block {number} {sealed_after:?} \
+         after the kill, finalized {finalized}, span {span}"
+    );
+    for i in 0..VALIDATORS {
+        net.stop(i);
+    }
+    assert!(Path::new(&net.node_dir(0)).join("chain").exists());
+}
