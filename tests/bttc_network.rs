@@ -397,3 +397,222 @@ fn four_validators_rotate_survive_a_killed_producer_and_agree_at_every_height() 
     }
     assert!(Path::new(&net.node_dir(0)).join("chain").exists());
 }
+
+/// Reads a validator's key file (hex).
+fn read_key(path: &Path) -> secp256k1::SecretKey {
+    let text = std::fs::read_to_string(path).unwrap();
+    let bytes: [u8; 32] = hex::decode(text.trim()).unwrap().try_into().unwrap();
+    secp256k1::SecretKey::from_byte_array(bytes).unwrap()
+}
+
+/// What a bad block gets wrong.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    BadSeal,
+    UnknownSigner,
+    Difficulty,
+    TooEarly,
+    SprintEndValidators,
+    BodyMismatch,
+}
+
+impl Fault {
+    /// Words of the reason the node logs for it.
+    fn reason(self) -> &'static str {
+        match self {
+            Fault::BadSeal => "the seal does not recover a signer",
+            Fault::UnknownSigner => "is not a producer of this sprint",
+            Fault::Difficulty => "difficulty 3; signer at succession 0",
+            Fault::TooEarly => "plus the producer delay",
+            Fault::SprintEndValidators => "the sprint-end validators differ",
+            Fault::BodyMismatch => "transactions root",
+        }
+    }
+}
+
+/// The child of `parent` the in-turn producer (`key`) would seal, but with `fault`.
+fn bad_child(
+    parent: &alloy_consensus::Header,
+    key: &secp256k1::SecretKey,
+    validators: u64,
+    fault: Fault,
+) -> bttc_engine::chain::bor::wire::RawBlock {
+    use alloy_primitives::{B256, Bytes, U256};
+    use bttc_engine::chain::bor::{EXTRA_SEAL, EXTRA_VANITY, seal, validator_bytes};
+    let mut header = alloy_consensus::Header {
+        parent_hash: parent.hash_slow(),
+        number: parent.number + 1,
+        timestamp: parent.timestamp + 2,
+        difficulty: U256::from(validators),
+        gas_limit: parent.gas_limit,
+        base_fee_per_gas: parent.base_fee_per_gas,
+        state_root: parent.state_root,
+        ..Default::default()
+    };
+    let vanity: [u8; EXTRA_VANITY] = parent.extra_data[..EXTRA_VANITY].try_into().unwrap();
+    let mut key = *key;
+    let mut middle = Vec::new();
+    match fault {
+        Fault::Difficulty => header.difficulty = U256::from(validators - 1),
+        Fault::TooEarly => header.timestamp = parent.timestamp + 1,
+        Fault::UnknownSigner => key = secp256k1::SecretKey::from_byte_array([0x42; 32]).unwrap(),
+        Fault::SprintEndValidators => {
+            middle = validator_bytes(&[(alloy_primitives::Address::repeat_byte(9), 1)]);
+        }
+        Fault::BodyMismatch => header.transactions_root = B256::repeat_byte(7),
+        Fault::BadSeal => {}
+    }
+    seal(&mut header, vanity, &middle, &key);
+    if let Fault::BadSeal = fault {
+        let mut extra = header.extra_data.to_vec();
+        let at = extra.len() - EXTRA_SEAL;
+        // r = s = 0: no signer recovers from it.
+        extra[at..].copy_from_slice(&[0; EXTRA_SEAL]);
+        header.extra_data = Bytes::from(extra);
+    }
+    bttc_engine::chain::bor::wire::RawBlock {
+        header,
+        txs: Vec::new(),
+    }
+}
+
+#[test]
+fn bad_blocks_and_frames_from_a_peer_are_refused_counted_and_the_node_runs_on() {
+    use bttc_engine::{
+        chain::bor::wire::ChainMessage,
+        delivery::{signing::key_address, wire::Wire},
+    };
+    use bttc_net::p2p::{
+        frame::FRAME_MAX,
+        transport::{connect_raw, send_frame},
+    };
+    let mut net = Net::init();
+    // Validator 3 stays down: the test speaks with its key, as a misbehaving peer.
+    for i in 0..3 {
+        net.start(i);
+    }
+    net.wait_until("3 blocks on node 0", Duration::from_secs(120), |n| {
+        n.head(0).is_some_and(|h| h >= 3)
+    });
+    let keys: Vec<_> = (0..VALIDATORS)
+        .map(|i| read_key(&net.node_dir(i).join("validator.key")))
+        .collect();
+    let bad_peer = format!("{:?}", key_address(&keys[3])).to_lowercase();
+    let sprint = net.genesis["bttc"]["sprint"].as_u64().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let chain_id = net.genesis["chain_id"].as_u64().unwrap();
+    let target = key_address(&keys[0]);
+    let (_endpoint, conn) = rt
+        .block_on(connect_raw(chain_id, &keys[3], target, net.addr(0, "p2p")))
+        .unwrap();
+    let send = |wire: &[u8]| rt.block_on(send_frame(&conn, wire, 0)).unwrap();
+    let marked = |n: &Net| -> u64 {
+        n.status(0)
+            .and_then(|s| s["bttc"]["marked_peers"][&bad_peer].as_u64())
+            .unwrap_or(0)
+    };
+    let faults = [
+        Fault::BadSeal,
+        Fault::UnknownSigner,
+        Fault::Difficulty,
+        Fault::TooEarly,
+        Fault::SprintEndValidators,
+        Fault::BodyMismatch,
+    ];
+    for fault in faults {
+        let before = marked(&net);
+        // The bad block must reach the node while its parent is still the head (a sibling of
+        // a newer block is never looked at): retry on fresh heads until it is refused.
+        let mut refused = false;
+        for _ in 0..12 {
+            let mut head = net.head(0).unwrap();
+            // The next block must be in-turn at 2 s (not a sprint's first, 6 s) and, but for
+            // the sprint-end fault, hold no validator bytes (not a sprint's last).
+            let wanted = |next: u64| match fault {
+                Fault::SprintEndValidators => next % sprint == sprint - 1,
+                _ => next % sprint != 0 && next % sprint != sprint - 1,
+            };
+            net.wait_until("a head to build on", Duration::from_secs(60), |n| {
+                n.head(0).is_some_and(|h| {
+                    head = h;
+                    wanted(h + 1)
+                })
+            });
+            let block = net
+                .eth(
+                    0,
+                    "eth_getBlockByNumber",
+                    json!([format!("0x{head:x}"), false]),
+                )
+                .unwrap();
+            let parent: alloy_rpc_types_eth::Header = serde_json::from_value(block).unwrap();
+            let parent = parent.inner;
+            let in_turn = net.status(0).unwrap()["bttc"]["in_turn"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let producer = net.index_of(&in_turn);
+            let raw = bad_child(&parent, &keys[producer], VALIDATORS as u64, fault);
+            send(&Wire::Chain(Box::new(ChainMessage::Block(Box::new(raw)))).encode());
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline && marked(&net) == before {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if marked(&net) > before {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "{fault:?}: the block was never refused");
+        let log = std::fs::read_to_string(net.node_dir(0).join("node.log")).unwrap();
+        let refusals: Vec<&str> = log.lines().filter(|l| l.contains("refused")).collect();
+        assert!(
+            refusals.iter().any(|l| l.contains(fault.reason())),
+            "{fault:?}: no \"{}\" among the refusals:\n{}",
+            fault.reason(),
+            refusals.join("\n")
+        );
+    }
+
+    // Frames: an oversized one and a malformed announcement, counted by the transport.
+    let network = |n: &Net| n.status(0).unwrap()["network"].clone();
+    let (oversized, malformed) = {
+        let n = network(&net);
+        (
+            n["oversized"].as_u64().unwrap(),
+            n["malformed"].as_u64().unwrap(),
+        )
+    };
+    send(&vec![7u8; FRAME_MAX + 1]);
+    let mut announce = Wire::Chain(Box::new(ChainMessage::Announce {
+        number: 1,
+        hash: Default::default(),
+    }))
+    .encode();
+    announce.truncate(announce.len() - 5);
+    send(&announce);
+    net.wait_until(
+        "the bad frames to be counted",
+        Duration::from_secs(10),
+        |n| {
+            let now = network(n);
+            now["oversized"].as_u64().unwrap() > oversized
+                && now["malformed"].as_u64().unwrap() > malformed
+        },
+    );
+
+    // The node runs on: its chain keeps growing and the refused blocks left no trace.
+    let head = net.head(0).unwrap();
+    net.wait_until("two more blocks", Duration::from_secs(30), |n| {
+        n.head(0).is_some_and(|h| h >= head + 2)
+    });
+    let status = net.status(0).unwrap();
+    assert!(status["bttc"]["refused"].as_u64().unwrap() >= faults.len() as u64);
+    for i in 0..3 {
+        net.stop(i);
+    }
+}
