@@ -534,7 +534,7 @@ fn bad_blocks_and_frames_from_a_peer_are_refused_counted_and_the_node_runs_on() 
             // the sprint-end fault, hold no validator bytes (not a sprint's last).
             let wanted = |next: u64| match fault {
                 Fault::SprintEndValidators => next % sprint == sprint - 1,
-                _ => next % sprint != 0 && next % sprint != sprint - 1,
+                _ => !next.is_multiple_of(sprint) && next % sprint != sprint - 1,
             };
             net.wait_until("a head to build on", Duration::from_secs(60), |n| {
                 n.head(0).is_some_and(|h| {
