@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Run a node. With --dev: a single-node chain with funded dev accounts; without: serve the
     /// chain `bttc import` wrote into --datadir.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Inspect a node's database.
     #[command(subcommand)]
     Db(DbCommand),
@@ -64,6 +64,9 @@ struct DevnetArgs {
     /// Run a Delivery chain alone (no BTTC chain): each validator is a `bttc delivery`.
     #[arg(long = "delivery-only")]
     delivery_only: bool,
+    /// Full nodes to start beside the validators (no key; they sync and serve RPC).
+    #[arg(long = "full-nodes", default_value_t = 0)]
+    full_nodes: usize,
 }
 
 #[derive(clap::Args)]
@@ -146,9 +149,16 @@ struct NodeArgs {
     /// With --validator: the file holding the validator's secp256k1 key in hex.
     #[arg(long)]
     key: Option<PathBuf>,
-    /// With --validator: the network's genesis file (as `bttc devnet` writes it).
-    #[arg(long)]
+    /// The network's genesis file (as `bttc devnet` writes it): with --validator this node
+    /// validates; without, it is a full node that dials the validators the genesis lists.
+    #[arg(long, conflicts_with = "dev")]
     network: Option<PathBuf>,
+    /// A full node's QUIC address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    p2p: SocketAddr,
+    /// A full node's Delivery JSON-RPC address (`delivery_status`).
+    #[arg(long = "delivery.http", default_value = "127.0.0.1:0")]
+    delivery_http: SocketAddr,
     /// Chain rules: `dev` (newest hardfork) or `bttc-mainnet` (Berlin, chain id 199, BTTC fees).
     #[arg(long, default_value = "dev")]
     chain: String,
@@ -273,8 +283,9 @@ fn main() -> eyre::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Node(args) if args.validator => run_network_validator(args)?,
-        Command::Node(args) => chain::run(node_config(args)?)?,
+        Command::Node(args) if args.validator => run_network_validator(*args)?,
+        Command::Node(args) if args.network.is_some() => run_full_node(*args)?,
+        Command::Node(args) => chain::run(node_config(*args)?)?,
         Command::Db(DbCommand::Verify { datadir, chain }) => chain::verify_db(&datadir, &chain)?,
         Command::Delivery(args) => run_delivery(args)?,
         Command::Devnet(a) => devnet::run(devnet::DevnetConfig {
@@ -285,6 +296,7 @@ fn main() -> eyre::Result<()> {
             timeout_propose_ms: a.timeout_propose_ms,
             init_only: a.init_only,
             delivery_only: a.delivery_only,
+            full_nodes: a.full_nodes,
         })?,
         Command::Import(a) => import::run(import::ImportConfig {
             datadir: a.datadir,
@@ -357,6 +369,26 @@ fn run_network_validator(args: NodeArgs) -> eyre::Result<()> {
     Ok(())
 }
 
+/// `bttc node --network FILE`: a full node until Ctrl-C or SIGTERM.
+fn run_full_node(args: NodeArgs) -> eyre::Result<()> {
+    let Some(genesis) = args.network.clone() else {
+        bail!("a full node needs --network FILE");
+    };
+    let (datadir, p2p, delivery_http) = (args.datadir.clone(), args.p2p, args.delivery_http);
+    let (sync, exec) = (sync_mode(args.db_sync), args.exec);
+    let endpoints = node_config(args)?.endpoints;
+    bttc_node::network::run_full_node(bttc_node::network::FullNodeConfig {
+        datadir,
+        genesis,
+        sync,
+        exec,
+        endpoints,
+        delivery_http,
+        p2p,
+    })?;
+    Ok(())
+}
+
 /// `bttc delivery`: one validator until Ctrl-C or SIGTERM.
 fn run_delivery(args: DeliveryArgs) -> eyre::Result<()> {
     let genesis = delivery::DeliveryGenesis::load(&args.genesis)?;
@@ -381,6 +413,7 @@ fn run_delivery(args: DeliveryArgs) -> eyre::Result<()> {
         http,
         bttc_endpoints: None,
         exec: ExecMode::Parallel,
+        full_node_p2p: None,
     })?;
     Ok(())
 }

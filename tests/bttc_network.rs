@@ -17,6 +17,9 @@ use std::{
 
 const BTTC: &str = env!("CARGO_BIN_EXE_bttc");
 const VALIDATORS: usize = 4;
+/// Validators and the full node (the last index).
+const NODES: usize = VALIDATORS + 1;
+const FULL_NODE: usize = VALIDATORS;
 
 struct Net {
     dir: tempfile::TempDir,
@@ -24,18 +27,26 @@ struct Net {
     nodes: Vec<Option<Child>>,
     /// The highest `finalized` block each node has answered.
     finalized: Vec<u64>,
+    /// The devnet's base port; the full node's ports are laid out from it as the devnet's.
+    base: u16,
 }
 
-/// A base port whose RPC (TCP) and QUIC (UDP) ports, as `bttc devnet` lays them out, are free.
+/// A base port whose RPC (TCP) and QUIC (UDP) ports, as `bttc devnet` lays them out for the
+/// validators (`base+i`, +100, +200, +300) and a full node (+50, +150, +250, +350), are free.
 fn free_base_port() -> u16 {
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64;
     for attempt in 0..200u64 {
         let base = 20_000 + ((seed.wrapping_mul(7_919) + attempt * 433) % 30_000) as u16;
-        let free = (0..VALIDATORS as u16).all(|i| {
+        let free = (0..NODES as u16).all(|i| {
+            let at = if i == FULL_NODE as u16 { 50 } else { i };
             [0, 200, 300]
                 .iter()
-                .all(|o| TcpListener::bind(("127.0.0.1", base + o + i)).is_ok())
-                && UdpSocket::bind(("127.0.0.1", base + 100 + i)).is_ok()
+                .all(|o| TcpListener::bind(("127.0.0.1", base + o + at)).is_ok())
+                && UdpSocket::bind(("127.0.0.1", base + 100 + at)).is_ok()
         });
         if free {
             return base;
@@ -95,21 +106,65 @@ impl Net {
         Self {
             dir,
             genesis,
-            nodes: (0..VALIDATORS).map(|_| None).collect(),
-            finalized: vec![0; VALIDATORS],
+            nodes: (0..NODES).map(|_| None).collect(),
+            finalized: vec![0; NODES],
+            base,
         }
     }
 
     fn node_dir(&self, i: usize) -> PathBuf {
+        if i == FULL_NODE {
+            return self.dir.path().join("full-0");
+        }
         self.dir.path().join(format!("node-{i}"))
     }
 
     fn addr(&self, i: usize, field: &str) -> SocketAddr {
+        if i == FULL_NODE {
+            let offset = match field {
+                "rpc" => 50,
+                "p2p" => 150,
+                "bttc_rpc" => 250,
+                _ => 350,
+            };
+            return SocketAddr::from(([127, 0, 0, 1], self.base + offset));
+        }
         self.genesis["validators"][i][field]
             .as_str()
             .unwrap()
             .parse()
             .unwrap()
+    }
+
+    /// The full node: no key, it dials the validators and follows both chains.
+    fn start_full_node(&mut self) {
+        let dir = self.node_dir(FULL_NODE);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .unwrap();
+        let child = Command::new(BTTC)
+            .args(["node", "--network"])
+            .arg(self.dir.path().join("genesis.json"))
+            .arg("--datadir")
+            .arg(&dir)
+            .arg("--http.port")
+            .arg(self.addr(FULL_NODE, "bttc_rpc").port().to_string())
+            .arg("--ws.port")
+            .arg(self.addr(FULL_NODE, "bttc_ws").port().to_string())
+            .arg("--delivery.http")
+            .arg(self.addr(FULL_NODE, "rpc").to_string())
+            .arg("--p2p")
+            .arg(self.addr(FULL_NODE, "p2p").to_string())
+            .env("RUST_LOG", "info,libmdbx=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.nodes[FULL_NODE] = Some(child);
     }
 
     fn address(&self, i: usize) -> String {
@@ -196,7 +251,7 @@ impl Net {
 
     /// Asks every running node for its `finalized` block: it never goes back.
     fn observe_finalized(&mut self) {
-        for i in 0..VALIDATORS {
+        for i in 0..NODES {
             if self.nodes[i].is_none() {
                 continue;
             }
@@ -224,7 +279,7 @@ impl Net {
                 return;
             }
             if start.elapsed() > timeout {
-                let logs: Vec<String> = (0..VALIDATORS)
+                let logs: Vec<String> = (0..NODES)
                     .map(|i| format!("--- node {i}\n{}", self.log(i)))
                     .collect();
                 panic!("timed out waiting for {what}\n{}", logs.join("\n"));
@@ -265,8 +320,9 @@ fn four_validators_rotate_survive_a_killed_producer_and_agree_at_every_height() 
     for i in 0..VALIDATORS {
         net.start(i);
     }
+    net.start_full_node();
     net.wait_until("12 blocks on every node", Duration::from_secs(120), |n| {
-        (0..VALIDATORS).all(|i| n.head(i).is_some_and(|h| h >= 12))
+        (0..NODES).all(|i| n.head(i).is_some_and(|h| h >= 12))
     });
 
     // Kill the producer in turn for the next block, right after a block.
@@ -351,13 +407,11 @@ fn four_validators_rotate_survive_a_killed_producer_and_agree_at_every_height() 
     );
 
     // Every node holds the same block and state root at every height they all have.
-    let heads: Vec<u64> = (0..VALIDATORS).map(|i| net.head(i).unwrap()).collect();
+    let heads: Vec<u64> = (0..NODES).map(|i| net.head(i).unwrap()).collect();
     let common = *heads.iter().min().unwrap();
     let mut times = Vec::new();
     for number in 0..=common {
-        let blocks: Vec<Value> = (0..VALIDATORS)
-            .map(|i| net.block(i, number).unwrap())
-            .collect();
+        let blocks: Vec<Value> = (0..NODES).map(|i| net.block(i, number).unwrap()).collect();
         for (i, b) in blocks.iter().enumerate().skip(1) {
             assert_eq!(
                 b["hash"], blocks[0]["hash"],
@@ -392,7 +446,14 @@ fn four_validators_rotate_survive_a_killed_producer_and_agree_at_every_height() 
         "{common} blocks, median interval {median} s, backup sealed block {number} {sealed_after:?} \
          after the kill, finalized {finalized}, span {span}"
     );
-    for i in 0..VALIDATORS {
+    // The full node followed without sealing anything.
+    let full = net.status(FULL_NODE).unwrap();
+    assert_eq!(full["bttc"]["sealed"], 0, "a full node seals nothing");
+    assert!(
+        net.finalized[FULL_NODE] > 0,
+        "the full node follows milestones"
+    );
+    for i in 0..NODES {
         net.stop(i);
     }
     assert!(Path::new(&net.node_dir(0)).join("chain").exists());

@@ -240,7 +240,13 @@ pub struct ValidatorConfig {
     /// Where the BTTC chain's JSON-RPC listens (a network with a BTTC chain).
     pub bttc_endpoints: Option<crate::chain::Endpoints>,
     pub exec: ExecMode,
+    /// A full node: its QUIC address; `key` is then its own identity, not a validator's. It
+    /// follows both chains and signs and seals nothing.
+    pub full_node_p2p: Option<SocketAddr>,
 }
+
+/// Full nodes a network validator serves at once.
+const FULL_NODES_MAX: usize = 16;
 
 /// Runs a validator (its network, its RPC, its side-check workers and its driver thread,
 /// and on a network with a BTTC chain the chain's driver, ingest and RPC) until `shutdown`
@@ -251,8 +257,19 @@ pub async fn run_validator(
 ) -> Result<(), NodeError> {
     let genesis = &config.genesis;
     let me = key_address(&config.key);
-    let Some(mine) = genesis.validators.iter().find(|v| v.address == me) else {
-        return Err(NodeError::NotAValidator(me));
+    let (listen, full_nodes_max) = match config.full_node_p2p {
+        Some(p2p) => (p2p, 0),
+        None => {
+            let Some(mine) = genesis.validators.iter().find(|v| v.address == me) else {
+                return Err(NodeError::NotAValidator(me));
+            };
+            let serves = if config.bttc_endpoints.is_some() {
+                FULL_NODES_MAX
+            } else {
+                0
+            };
+            (mine.p2p, serves)
+        }
     };
     let db = Arc::new(DeliveryDb::open(
         &config.datadir.join("delivery"),
@@ -272,7 +289,7 @@ pub async fn run_validator(
         P2pConfig {
             chain_id: genesis.chain_id,
             key: config.key,
-            listen: mine.p2p,
+            listen,
             peers: genesis
                 .validators
                 .iter()
@@ -280,6 +297,7 @@ pub async fn run_validator(
                 .map(|v| (v.address, v.p2p))
                 .collect(),
             validators: validators.clone(),
+            full_nodes_max,
         },
         inbox_tx,
     )?);
@@ -324,7 +342,12 @@ pub async fn run_validator(
             let _ = side_results.try_send(Control::SideResult(result));
         },
     );
-    tracing::info!(validator = %me, height = host.app().height.0, p2p = %mine.p2p, rpc = %config.http, "delivery validator starting");
+    let role = if config.full_node_p2p.is_some() {
+        "full node"
+    } else {
+        "validator"
+    };
+    tracing::info!(node = %me, role, height = host.app().height.0, p2p = %listen, rpc = %config.http, "delivery chain starting");
     let mut driver = Driver {
         host,
         db,
@@ -436,7 +459,8 @@ async fn start_chain(
         }),
         shared.finalized.clone(),
     ));
-    let host = ChainHost::open(spec.clone(), Some(config.key), config.exec, &store);
+    let key = config.full_node_p2p.is_none().then_some(config.key);
+    let host = ChainHost::open(spec.clone(), key, config.exec, &store);
     let rpc = bttc_net::rpc::start(
         node.clone(),
         endpoints.http,

@@ -36,6 +36,72 @@ pub struct DevnetConfig {
     pub init_only: bool,
     /// A Delivery chain alone (validators run `bttc delivery`), without the BTTC chain.
     pub delivery_only: bool,
+    /// Full nodes started beside the validators (each `bttc node --network`, no key).
+    pub full_nodes: usize,
+}
+
+/// Most full nodes a devnet starts.
+pub const FULL_NODES_MAX: usize = 16;
+
+/// Where full node `j` of a devnet listens: Delivery RPC, QUIC, BTTC HTTP and WebSocket.
+#[derive(Debug, Clone, Copy)]
+pub struct FullNodePorts {
+    pub delivery_rpc: SocketAddr,
+    pub p2p: SocketAddr,
+    pub http: SocketAddr,
+    pub ws: SocketAddr,
+}
+
+/// Full node `j`'s ports: `base+50+j`, `base+150+j`, `base+250+j`, `base+350+j`.
+pub fn full_node_ports(base: u16, j: usize) -> Result<FullNodePorts, DevnetError> {
+    let port = |offset: usize| {
+        u16::try_from(usize::from(base) + offset + j)
+            .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+            .map_err(|_| DevnetError::Port {
+                base,
+                offset: offset + j,
+            })
+    };
+    Ok(FullNodePorts {
+        delivery_rpc: port(50)?,
+        p2p: port(150)?,
+        http: port(250)?,
+        ws: port(350)?,
+    })
+}
+
+pub fn full_node_dir(datadir: &Path, j: usize) -> PathBuf {
+    datadir.join(format!("full-{j}"))
+}
+
+fn spawn_full_node(datadir: &Path, j: usize, ports: &FullNodePorts) -> Result<Child, DevnetError> {
+    let dir = full_node_dir(datadir, j);
+    std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+    let log_path = dir.join("node.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(io("opening", &log_path))?;
+    let exe = std::env::current_exe().map_err(io("finding", Path::new("the bttc binary")))?;
+    Command::new(&exe)
+        .args(["node", "--network"])
+        .arg(datadir.join("genesis.json"))
+        .arg("--datadir")
+        .arg(&dir)
+        .arg("--http.port")
+        .arg(ports.http.port().to_string())
+        .arg("--ws.port")
+        .arg(ports.ws.port().to_string())
+        .arg("--delivery.http")
+        .arg(ports.delivery_rpc.to_string())
+        .arg("--p2p")
+        .arg(ports.p2p.to_string())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io("opening", &log_path))?)
+        .stderr(log)
+        .spawn()
+        .map_err(io("starting", &exe))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +118,8 @@ pub enum DevnetError {
     Validators,
     #[error("port {base} + {offset} is out of range")]
     Port { base: u16, offset: usize },
+    #[error("--full-nodes must be at most {FULL_NODES_MAX}, on a network with a BTTC chain")]
+    FullNodes,
     #[error("the dev accounts: {0}")]
     Accounts(String),
     #[error("a status client: {0}")]
@@ -68,7 +136,7 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
-fn random_key() -> Result<SecretKey, DevnetError> {
+pub fn random_key() -> Result<SecretKey, DevnetError> {
     let path = Path::new("/dev/urandom");
     let mut bytes = [0u8; 32];
     loop {
@@ -244,14 +312,20 @@ fn dev_accounts() -> Result<Vec<(Address, String)>, bttc_engine::chain::genesis:
 
 /// `DIR/network.json` (DESIGN.md §10.8): every chain's URLs and id, the contracts, the
 /// validators and the funded accounts.
-pub fn write_network_file(datadir: &Path, genesis: &DeliveryGenesis) -> Result<(), DevnetError> {
+pub fn write_network_file(
+    datadir: &Path,
+    genesis: &DeliveryGenesis,
+    full_nodes: &[FullNodePorts],
+) -> Result<(), DevnetError> {
     let url = |scheme: &str, a: &Option<SocketAddr>| a.map(|a| format!("{scheme}://{a}"));
     let accounts = dev_accounts().map_err(|e| DevnetError::Accounts(e.to_string()))?;
     let bttc = genesis.bttc.as_ref().map(|b| {
         serde_json::json!({
             "chain_id": b.chain_id,
-            "rpc": genesis.validators.iter().filter_map(|v| url("http", &v.bttc_rpc)).collect::<Vec<_>>(),
-            "ws": genesis.validators.iter().filter_map(|v| url("ws", &v.bttc_ws)).collect::<Vec<_>>(),
+            "rpc": genesis.validators.iter().filter_map(|v| url("http", &v.bttc_rpc))
+                .chain(full_nodes.iter().map(|f| format!("http://{}", f.http))).collect::<Vec<_>>(),
+            "ws": genesis.validators.iter().filter_map(|v| url("ws", &v.bttc_ws))
+                .chain(full_nodes.iter().map(|f| format!("ws://{}", f.ws))).collect::<Vec<_>>(),
             "sprint": b.params.sprint,
             "span": b.params.span,
             "period_secs": b.params.period_secs,
@@ -274,6 +348,11 @@ pub fn write_network_file(datadir: &Path, genesis: &DeliveryGenesis) -> Result<(
             "rpc": url("http", &v.bttc_rpc),
             "delivery_rpc": format!("http://{}", v.rpc),
         })).collect::<Vec<_>>(),
+        "full_nodes": full_nodes.iter().map(|f| serde_json::json!({
+            "rpc": format!("http://{}", f.http),
+            "ws": format!("ws://{}", f.ws),
+            "delivery_rpc": format!("http://{}", f.delivery_rpc),
+        })).collect::<Vec<_>>(),
         "accounts": accounts.iter().map(|(a, k)| serde_json::json!({"address": a, "private_key": k})).collect::<Vec<_>>(),
     });
     let path = datadir.join("network.json");
@@ -292,7 +371,13 @@ fn terminate(child: &Child) {
 /// validator and waits for them.
 pub fn run(config: DevnetConfig) -> Result<(), DevnetError> {
     let genesis = init(&config)?;
-    write_network_file(&config.datadir, &genesis)?;
+    if config.full_nodes > FULL_NODES_MAX || (config.full_nodes > 0 && genesis.bttc.is_none()) {
+        return Err(DevnetError::FullNodes);
+    }
+    let full_nodes = (0..config.full_nodes)
+        .map(|j| full_node_ports(config.base_port, j))
+        .collect::<Result<Vec<_>, _>>()?;
+    write_network_file(&config.datadir, &genesis, &full_nodes)?;
     match &genesis.bttc {
         Some(b) => println!(
             "BTTC devnet: {} validators, BTTC chain id {} (sprint {}, span {}, {} s blocks), \
@@ -322,6 +407,12 @@ pub fn run(config: DevnetConfig) -> Result<(), DevnetError> {
             v.address, v.rpc, v.p2p
         );
     }
+    for (j, f) in full_nodes.iter().enumerate() {
+        println!(
+            "  full-{j} (no key)  rpc http://{}  quic {}  bttc http://{} ws://{}",
+            f.delivery_rpc, f.p2p, f.http, f.ws
+        );
+    }
     if genesis.bttc.is_some() {
         println!(
             "Funded accounts (the test mnemonic) and every URL: {}",
@@ -335,6 +426,9 @@ pub fn run(config: DevnetConfig) -> Result<(), DevnetError> {
     for i in 0..genesis.validators.len() {
         children.push(spawn_validator(&config.datadir, i, &genesis)?);
     }
+    for (j, ports) in full_nodes.iter().enumerate() {
+        children.push(spawn_full_node(&config.datadir, j, ports)?);
+    }
     println!(
         "Logs in {}/node-*/node.log. Ctrl-C stops all validators.\n",
         config.datadir.display()
@@ -347,10 +441,12 @@ pub fn run(config: DevnetConfig) -> Result<(), DevnetError> {
     let clients = genesis
         .validators
         .iter()
-        .map(|v| {
+        .map(|v| v.rpc)
+        .chain(full_nodes.iter().map(|f| f.delivery_rpc))
+        .map(|rpc| {
             HttpClientBuilder::default()
                 .request_timeout(Duration::from_millis(400))
-                .build(format!("http://{}", v.rpc))
+                .build(format!("http://{rpc}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     runtime.block_on(async {
@@ -365,16 +461,20 @@ pub fn run(config: DevnetConfig) -> Result<(), DevnetError> {
                 _ = tick.tick() => {
                     let mut parts = Vec::new();
                     let mut in_turn: Option<String> = None;
-                    for (i, c) in clients.iter().enumerate() {
+                    for (k, c) in clients.iter().enumerate() {
+                        let i = match k.checked_sub(genesis.validators.len()) {
+                            Some(j) => format!("full{j}"),
+                            None => format!("n{k}"),
+                        };
                         let status: Result<Value, _> = c.request("delivery_status", rpc_params![]).await;
                         parts.push(match status {
                             Ok(s) if s.get("bttc").is_some() => {
                                 let b = &s["bttc"];
                                 in_turn = b["in_turn"].as_str().map(str::to_owned).or(in_turn.take());
-                                format!("n{i} b{} f{} d{} p{}", b["head"], b["finalized"], s["height"], s["peers"])
+                                format!("{i} b{} f{} d{} p{}", b["head"], b["finalized"], s["height"], s["peers"])
                             }
-                            Ok(s) => format!("n{i} h{} r{} p{}", s["height"], s["round"], s["peers"]),
-                            Err(_) => format!("n{i} down"),
+                            Ok(s) => format!("{i} h{} r{} p{}", s["height"], s["round"], s["peers"]),
+                            Err(_) => format!("{i} down"),
                         });
                     }
                     if let Some(producer) = &in_turn {
@@ -395,7 +495,11 @@ pub fn run(config: DevnetConfig) -> Result<(), DevnetError> {
         let status = child
             .wait()
             .map_err(io("waiting for", Path::new("a validator")))?;
-        println!("node-{i} exited: {status}");
+        let name = match i.checked_sub(genesis.validators.len()) {
+            Some(j) => format!("full-{j}"),
+            None => format!("node-{i}"),
+        };
+        println!("{name} exited: {status}");
     }
     Ok(())
 }

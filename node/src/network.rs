@@ -409,5 +409,67 @@ pub fn run_validator_node(config: ValidatorNodeConfig) -> Result<(), NodeError> 
             access: config.access,
         }),
         exec: config.exec,
+        full_node_p2p: None,
+    })
+}
+
+/// A full node of a network to start (`bttc node --network FILE` without `--validator`).
+pub struct FullNodeConfig {
+    pub datadir: std::path::PathBuf,
+    pub genesis: std::path::PathBuf,
+    pub sync: bttc_storage::SyncMode,
+    pub exec: ExecMode,
+    pub endpoints: crate::chain::Endpoints,
+    /// Its Delivery JSON-RPC (`delivery_status`).
+    pub delivery_http: std::net::SocketAddr,
+    /// Its QUIC endpoint (it dials the validators the genesis lists).
+    pub p2p: std::net::SocketAddr,
+}
+
+/// The file a full node keeps its identity key in (its QUIC certificate's key).
+const NODE_KEY_FILE: &str = "node.key";
+
+/// Runs a full node: it dials every validator of the genesis, follows the Delivery chain and
+/// the BTTC chain, passes transactions on, serves JSON-RPC, and signs and seals nothing.
+pub fn run_full_node(config: FullNodeConfig) -> Result<(), NodeError> {
+    let genesis = crate::delivery::DeliveryGenesis::load(&config.genesis)?;
+    if genesis.bttc.is_none() {
+        return Err(NodeError::Usage("this genesis has no BTTC chain to follow"));
+    }
+    std::fs::create_dir_all(&config.datadir).map_err(|source| NodeError::File {
+        what: "creating the data directory",
+        path: config.datadir.clone(),
+        source,
+    })?;
+    let key_path = config.datadir.join(NODE_KEY_FILE);
+    if !key_path.exists() {
+        let key = crate::devnet::random_key()?;
+        std::fs::write(&key_path, format!("{}\n", hex::encode(key.secret_bytes()))).map_err(
+            |source| NodeError::File {
+                what: "writing the node key",
+                path: key_path.clone(),
+                source,
+            },
+        )?;
+    }
+    let key = crate::devnet::read_key(&key_path)?;
+    if genesis
+        .validators
+        .iter()
+        .any(|v| v.address == bttc_engine::delivery::signing::key_address(&key))
+    {
+        return Err(NodeError::Usage(
+            "this node's key is a validator's: run it with --validator",
+        ));
+    }
+    crate::delivery::run(crate::delivery::ValidatorConfig {
+        datadir: config.datadir,
+        genesis,
+        key,
+        sync: config.sync,
+        http: config.delivery_http,
+        bttc_endpoints: Some(config.endpoints),
+        exec: config.exec,
+        full_node_p2p: Some(config.p2p),
     })
 }

@@ -128,12 +128,13 @@ class Network:
     """`bttc devnet --validators N`: N validator processes (Delivery and BTTC chains) on
     loopback, described by the `network.json` the devnet writes."""
 
-    def __init__(self, datadir: Path, validators: int = 4):
+    def __init__(self, datadir: Path, validators: int = 4, full_nodes: int = 1):
         self.datadir = datadir
         self.validators = validators
-        base = free_port_range([0, 100, 200, 300], validators)
+        base = free_port_range([0, 50, 100, 150, 200, 250, 300, 350], validators)
         self.log_path = datadir / "devnet.out"
         self.args = [str(bttc_binary()), "devnet", "--validators", str(validators),
+                     "--full-nodes", str(full_nodes),
                      "--base-port", str(base), "--datadir", str(datadir / "net")]
         self.proc = None
 
@@ -152,7 +153,7 @@ class Network:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the network made no block:\n{self.log_text()}")
             try:
-                if all(int(self.rpc(i, "eth_blockNumber")["result"], 16) >= 1 for i in range(self.validators)):
+                if all(int(self.rpc(i, "eth_blockNumber")["result"], 16) >= 1 for i in range(len(self.urls))):
                     return self
             except (requests.ConnectionError, KeyError):
                 pass
@@ -164,8 +165,9 @@ class Network:
 
     def log_text(self) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        for i in range(self.validators):
-            log = self.datadir / "net" / f"node-{i}" / "node.log"
+        for i in range(len(self.urls)):
+            name = f"node-{i}" if i < self.validators else f"full-{i - self.validators}"
+            log = self.datadir / "net" / name / "node.log"
             if log.exists():
                 text += f"\n--- node {i}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         return text

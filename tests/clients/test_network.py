@@ -1,5 +1,6 @@
-"""web3.py against a network of four validators (`bttc devnet`): the ERC-20 flow through one
-validator's RPC, a transaction sent to one validator mined by another, and `finalized`
+"""web3.py against a network of four validators and a full node (`bttc devnet --full-nodes 1`):
+the ERC-20 flow through a validator's RPC and through the full node's (whose transactions a
+validator mines), a transaction sent to one validator mined by another, and `finalized`
 following the head without ever going back."""
 
 import time
@@ -34,6 +35,18 @@ def test_erc20_through_a_validator(network, artifacts):
             assert time.monotonic() < deadline, f"{url} stays behind {head}"
             time.sleep(0.1)
         assert other.eth.get_block(head).hash == w3.eth.get_block(head).hash
+
+
+def test_erc20_through_the_full_node(network, artifacts):
+    full = network.network["full_nodes"][0]["rpc"]
+    w3 = bor_web3(full)
+    validators = {v["signer"].lower() for v in network.network["validators"]}
+    head_before = w3.eth.block_number
+    erc20_flow(w3, artifacts, network.network["bttc"]["chain_id"])
+    # The full node seals nothing: every block since came from a validator.
+    for number in range(head_before + 1, w3.eth.block_number + 1):
+        author = network.rpc(len(network.network["validators"]), "bor_getAuthor", hex(number))["result"]
+        assert author.lower() in validators, f"block {number} by {author}"
 
 
 def test_a_transaction_sent_to_one_validator_is_mined_by_another(network):

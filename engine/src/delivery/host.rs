@@ -1059,6 +1059,10 @@ impl Host {
     /// height, round and kind; the same message again is re-sent as first signed (a precommit
     /// with the side results it first carried); a different one is refused.
     fn sign_and_send(&mut self, message: Message) {
+        if !self.app.validators.contains(&self.me) {
+            // A full node follows consensus and signs nothing.
+            return;
+        }
         let key = (message.round(), message.signed_kind());
         if let Some(stored) = self.signed.get(&key) {
             if stored.message() != message {

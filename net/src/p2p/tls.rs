@@ -87,6 +87,8 @@ pub fn server_name(validator: Address) -> String {
 pub struct ValidatorVerifier {
     chain_id: u64,
     validators: Arc<RwLock<BTreeSet<Address>>>,
+    /// Whether a connecting peer whose key is not a validator's (a full node) gets in.
+    open_to_full_nodes: bool,
     algorithms: WebPkiSupportedAlgorithms,
     counters: Arc<Counters>,
 }
@@ -95,16 +97,20 @@ impl ValidatorVerifier {
     pub fn new(
         chain_id: u64,
         validators: Arc<RwLock<BTreeSet<Address>>>,
+        open_to_full_nodes: bool,
         counters: Arc<Counters>,
     ) -> Arc<Self> {
         Arc::new(Self {
             chain_id,
             validators,
+            open_to_full_nodes,
             algorithms: provider().signature_verification_algorithms,
             counters,
         })
     }
 
+    /// `dialed`: the validator this node dialed (server side), or `None` for a peer that
+    /// connected to this node, which may be a full node when the node is open to them.
     fn check(
         &self,
         cert: &CertificateDer<'_>,
@@ -117,7 +123,8 @@ impl ValidatorVerifier {
         let Some(address) = endorsed_address(self.chain_id, cert) else {
             return refuse("certificate carries no validator endorsement");
         };
-        if !self.validators.read().contains(&address) {
+        let full_node_allowed = expected.is_none() && self.open_to_full_nodes;
+        if !full_node_allowed && !self.validators.read().contains(&address) {
             tracing::warn!(%address, "refused a peer whose key is not a validator's");
             return refuse("endorsing key is not a validator");
         }

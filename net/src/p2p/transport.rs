@@ -41,6 +41,10 @@ pub struct P2pConfig {
     pub peers: Vec<(Address, SocketAddr)>,
     /// Who may connect; shared so that validator-set changes apply to new handshakes.
     pub validators: Arc<RwLock<BTreeSet<Address>>>,
+    /// Full nodes (peers whose key is not a validator's) this node serves at once; 0 refuses
+    /// them. A full node's messages reach the driver like a validator's (its votes count for
+    /// nothing), and this node sends to it over the connection it opened.
+    pub full_nodes_max: usize,
 }
 
 /// Bytes of received frames the node holds at once (queued for the driver or buffered by it);
@@ -130,8 +134,12 @@ struct Link {
 pub struct P2p {
     endpoint: Endpoint,
     links: BTreeMap<Address, Link>,
+    /// Links to full nodes, over the connections they opened.
+    full_nodes: FullNodeLinks,
     counters: Arc<Counters>,
 }
+
+type FullNodeLinks = Arc<Mutex<BTreeMap<Address, Link>>>;
 
 fn transport_config() -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
@@ -150,10 +158,11 @@ fn endpoint(
     key: &SecretKey,
     listen: SocketAddr,
     validators: Arc<RwLock<BTreeSet<Address>>>,
+    open_to_full_nodes: bool,
     counters: Arc<Counters>,
 ) -> Result<Endpoint, P2pError> {
     let cert: NodeCertificate = tls::node_certificate(chain_id, key)?;
-    let verifier = ValidatorVerifier::new(chain_id, validators, counters);
+    let verifier = ValidatorVerifier::new(chain_id, validators, open_to_full_nodes, counters);
     let (server, client) = tls::configs(&cert, verifier)?;
     let quic_server = QuicServerConfig::try_from(server)?;
     let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
@@ -178,14 +187,23 @@ impl P2p {
             config.chain_id,
             &config.key,
             config.listen,
-            config.validators,
+            config.validators.clone(),
+            config.full_nodes_max > 0,
             counters.clone(),
         )?;
+        let full_nodes = FullNodeLinks::default();
+        let held = Arc::new(AtomicUsize::new(0));
         tokio::spawn(accept_loop(
             endpoint.clone(),
-            config.chain_id,
-            inbox,
-            counters.clone(),
+            Accepting {
+                chain_id: config.chain_id,
+                inbox: inbox.clone(),
+                counters: counters.clone(),
+                held: held.clone(),
+                validators: config.validators,
+                full_nodes: full_nodes.clone(),
+                full_nodes_max: config.full_nodes_max,
+            },
         ));
         let mut links = BTreeMap::new();
         for (peer, addr) in config.peers {
@@ -199,6 +217,11 @@ impl P2p {
                 consensus_rx,
                 bulk_rx,
                 connected.clone(),
+                Reading {
+                    inbox: inbox.clone(),
+                    counters: counters.clone(),
+                    held: held.clone(),
+                },
             ));
             links.insert(
                 peer,
@@ -212,6 +235,7 @@ impl P2p {
         Ok(Self {
             endpoint,
             links,
+            full_nodes,
             counters,
         })
     }
@@ -224,12 +248,13 @@ impl P2p {
         self.endpoint.local_addr().ok()
     }
 
-    /// Peers with a live outbound connection.
+    /// Peers with a live outbound connection, and full nodes connected to this node.
     pub fn connected_peers(&self) -> usize {
         self.links
             .values()
             .filter(|l| l.connected.load(Ordering::Relaxed))
             .count()
+            + self.full_nodes.lock().len()
     }
 
     fn enqueue(&self, link: &Link, wire: &Wire, bytes: Arc<[u8]>) {
@@ -249,10 +274,15 @@ impl P2p {
         for link in self.links.values() {
             self.enqueue(link, wire, bytes.clone());
         }
+        for link in self.full_nodes.lock().values() {
+            self.enqueue(link, wire, bytes.clone());
+        }
     }
 
     pub fn send_to(&self, peer: Address, wire: &Wire) {
         if let Some(link) = self.links.get(&peer) {
+            self.enqueue(link, wire, wire.encode().into());
+        } else if let Some(link) = self.full_nodes.lock().get(&peer) {
             self.enqueue(link, wire, wire.encode().into());
         }
     }
@@ -273,38 +303,89 @@ impl bttc_engine::env::Transport for &P2p {
     }
 }
 
-async fn accept_loop(
-    endpoint: Endpoint,
+/// What the accepting side shares with each connection it serves.
+struct Accepting {
     chain_id: u64,
     inbox: mpsc::Sender<Inbound>,
     counters: Arc<Counters>,
-) {
-    let held = Arc::new(AtomicUsize::new(0));
-    // One inbound connection per validator: a new one (a restarted peer) replaces the old.
+    held: Arc<AtomicUsize>,
+    validators: Arc<RwLock<BTreeSet<Address>>>,
+    full_nodes: FullNodeLinks,
+    full_nodes_max: usize,
+}
+
+/// What a connection's reader needs: where frames go and the bounds they count against.
+#[derive(Clone)]
+struct Reading {
+    inbox: mpsc::Sender<Inbound>,
+    counters: Arc<Counters>,
+    held: Arc<AtomicUsize>,
+}
+
+async fn accept_loop(endpoint: Endpoint, accepting: Accepting) {
+    let accepting = Arc::new(accepting);
+    // One inbound connection per peer: a new one (a restarted peer) replaces the old.
     let live: Arc<Mutex<HashMap<Address, Connection>>> = Arc::default();
     while let Some(incoming) = endpoint.accept().await {
-        let inbox = inbox.clone();
-        let counters = counters.clone();
-        let held = held.clone();
+        let accepting = accepting.clone();
         let live = live.clone();
         tokio::spawn(async move {
             // A refused handshake was counted by the verifier.
             let Ok(conn) = incoming.await else { return };
-            let Some(from) = peer_address(chain_id, &conn) else {
+            let Some(from) = peer_address(accepting.chain_id, &conn) else {
                 return;
             };
+            let full_node = !accepting.validators.read().contains(&from);
+            if full_node {
+                let mut full_nodes = accepting.full_nodes.lock();
+                if !full_nodes.contains_key(&from) && full_nodes.len() >= accepting.full_nodes_max {
+                    conn.close(VarInt::from_u32(3), b"too many full nodes");
+                    accepting.queue_full();
+                    return;
+                }
+                // Frames to the full node go out over its own connection.
+                let (consensus, consensus_rx) = mpsc::channel(SEND_QUEUE_LEN);
+                let (bulk, bulk_rx) = mpsc::channel(SEND_QUEUE_LEN);
+                let connected = Arc::new(AtomicBool::new(true));
+                full_nodes.insert(
+                    from,
+                    Link {
+                        consensus,
+                        bulk,
+                        connected,
+                    },
+                );
+                let locked = |rx| Arc::new(tokio::sync::Mutex::new(rx));
+                tokio::spawn(pump(conn.clone(), locked(consensus_rx), CONSENSUS_PRIORITY));
+                tokio::spawn(pump(conn.clone(), locked(bulk_rx), BULK_PRIORITY));
+                tracing::info!(peer = %from, "a full node connected");
+            }
             if let Some(old) = live.lock().insert(from, conn.clone()) {
                 old.close(VarInt::from_u32(2), b"replaced by a newer connection");
             }
-            serve_connection(conn.clone(), from, inbox, counters, held).await;
+            let reading = Reading {
+                inbox: accepting.inbox.clone(),
+                counters: accepting.counters.clone(),
+                held: accepting.held.clone(),
+            };
+            serve_connection(conn.clone(), from, reading).await;
             let mut live = live.lock();
             if live
                 .get(&from)
                 .is_some_and(|c| c.stable_id() == conn.stable_id())
             {
                 live.remove(&from);
+                if full_node {
+                    accepting.full_nodes.lock().remove(&from);
+                }
             }
         });
+    }
+}
+
+impl Accepting {
+    fn queue_full(&self) {
+        self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -316,17 +397,13 @@ fn peer_address(chain_id: u64, conn: &Connection) -> Option<Address> {
     tls::endorsed_address(chain_id, certs.first()?)
 }
 
-async fn serve_connection(
-    conn: Connection,
-    from: Address,
-    inbox: mpsc::Sender<Inbound>,
-    counters: Arc<Counters>,
-    held: Arc<AtomicUsize>,
-) {
+async fn serve_connection(conn: Connection, from: Address, reading: Reading) {
     while let Ok(mut stream) = conn.accept_uni().await {
-        let inbox = inbox.clone();
-        let counters = counters.clone();
-        let held = held.clone();
+        let Reading {
+            inbox,
+            counters,
+            held,
+        } = reading.clone();
         tokio::spawn(async move {
             match stream.read_to_end(FRAME_MAX).await {
                 Ok(bytes) => match Wire::decode(&bytes) {
@@ -364,6 +441,7 @@ async fn dial_loop(
     consensus_rx: mpsc::Receiver<Arc<[u8]>>,
     bulk_rx: mpsc::Receiver<Arc<[u8]>>,
     connected: Arc<AtomicBool>,
+    reading: Reading,
 ) {
     let consensus_rx = Arc::new(tokio::sync::Mutex::new(consensus_rx));
     let bulk_rx = Arc::new(tokio::sync::Mutex::new(bulk_rx));
@@ -380,9 +458,12 @@ async fn dial_loop(
             tracing::debug!(%peer, %addr, "connected");
             let a = pump(conn.clone(), consensus_rx.clone(), CONSENSUS_PRIORITY);
             let b = pump(conn.clone(), bulk_rx.clone(), BULK_PRIORITY);
+            // A validator answers a full node over the connection the full node opened.
+            let c = serve_connection(conn.clone(), peer, reading.clone());
             tokio::select! {
                 _ = a => {}
                 _ = b => {}
+                _ = c => {}
                 _ = conn.closed() => {}
             }
             connected.store(false, Ordering::Relaxed);
@@ -430,6 +511,7 @@ pub async fn connect_raw(
         key,
         "127.0.0.1:0".parse().expect("literal"),
         validators,
+        false,
         Arc::new(Counters::default()),
     )?;
     let conn = endpoint.connect(addr, &tls::server_name(peer))?.await?;
