@@ -52,8 +52,9 @@ struct DevnetArgs {
     /// RPC ports are base, base+1, ...; QUIC ports are base+100, base+101, ...
     #[arg(long = "base-port", default_value_t = 26600)]
     base_port: u16,
-    /// Pause after each commit before the next height (ms).
-    #[arg(long = "block-interval-ms", default_value_t = 1000)]
+    /// Pause after each commit before the next height (ms). A BTTC block is final about one
+    /// to two of these after its seal (its milestone rides on the next precommits).
+    #[arg(long = "block-interval-ms", default_value_t = 250)]
     block_interval_ms: u64,
     /// Propose timeout of round 0 (ms); prevote and precommit timeouts are a third of it.
     #[arg(long = "timeout-propose-ms", default_value_t = 1000)]

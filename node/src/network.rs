@@ -241,10 +241,15 @@ impl ChainDriver {
                     }
                     other => PeerMessage::Other(other),
                 };
+                let kind = tracing::enabled!(tracing::Level::DEBUG).then(|| match &message {
+                    PeerMessage::Block(b) => format!("block {}", b.header.number),
+                    PeerMessage::Other(m) => format!("{m:?}").chars().take(60).collect(),
+                });
                 let effects = self
                     .host
                     .handle_message(&mut self.store, now, message)
                     .map_err(store_failed)?;
+                tracing::debug!(%from, ?kind, replies = effects.reply.len(), fetch = effects.fetch.len(), "peer message");
                 self.after(Some(from), effects);
             }
             ChainInput::Delivery {

@@ -166,6 +166,8 @@ pub struct ChainHost {
     /// The highest milestone whose block this node holds: nothing at or below it is unwound.
     final_floor: u64,
     pub refused_count: u64,
+    /// Catching up with peers ahead: ranges asked for.
+    pub(super) sync: super::sync::RangeSync,
 }
 
 impl ChainHost {
@@ -206,6 +208,7 @@ impl ChainHost {
             retry: None,
             final_floor: 0,
             refused_count: 0,
+            sync: Default::default(),
         }
     }
 
