@@ -5,6 +5,7 @@
 use alloy_consensus::TxEnvelope;
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256, Bytes, utils::format_ether};
+use bttc_engine::delivery::milestone::Milestone;
 use bttc_engine::{
     chain::{
         genesis::{DEV_ACCOUNT_COUNT, Genesis, dev_signers},
@@ -121,7 +122,7 @@ pub struct ChainNode {
     events: ChainEvents,
     on_admitted: Option<OnAdmitted>,
     /// The last milestone, on a chain that has them.
-    finalized: Option<Arc<std::sync::atomic::AtomicU64>>,
+    milestone: Option<Arc<parking_lot::RwLock<Milestone>>>,
 }
 
 impl ChainNode {
@@ -145,7 +146,7 @@ impl ChainNode {
             producer,
             events: ChainEvents::new(0),
             on_admitted: None,
-            finalized: None,
+            milestone: None,
         };
         match genesis {
             Some(genesis) => node.init_genesis(genesis)?,
@@ -246,14 +247,14 @@ impl ChainNode {
     }
 
     /// A node of a network: its admitted transactions go to `on_admitted`, and RPC answers
-    /// `finalized` with `finalized`.
+    /// `finalized`, `safe` and `bor_getLatestMilestone` from `milestone`.
     pub fn for_network(
         mut self,
         on_admitted: OnAdmitted,
-        finalized: Arc<std::sync::atomic::AtomicU64>,
+        milestone: Arc<parking_lot::RwLock<Milestone>>,
     ) -> Self {
         self.on_admitted = Some(on_admitted);
-        self.finalized = Some(finalized);
+        self.milestone = Some(milestone);
         self
     }
 
@@ -388,10 +389,8 @@ impl RpcBackend for ChainNode {
         self.pool.lock().counts()
     }
 
-    fn finalized(&self) -> Option<u64> {
-        self.finalized
-            .as_ref()
-            .map(|f| f.load(std::sync::atomic::Ordering::Acquire))
+    fn milestone(&self) -> Option<Milestone> {
+        self.milestone.as_ref().map(|m| *m.read())
     }
 
     fn pool_content(&self) -> (PoolContent, PoolContent) {

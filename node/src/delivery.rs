@@ -10,7 +10,10 @@ use crate::{
     side_checks::{FactsChecker, NodeChecker, SideCheckPool},
 };
 use alloy_primitives::{Address, B256, Bytes};
-use bttc_engine::chain::{bor::host::ChainHost, producer::ProducerConfig};
+use bttc_engine::chain::{
+    bor::host::{BorStore, ChainHost},
+    producer::ProducerConfig,
+};
 use bttc_engine::env::Clock;
 use bttc_engine::{
     chain::{bor::genesis::BorGenesis, spec::ChainSpec},
@@ -302,9 +305,17 @@ pub async fn run_validator(
         inbox_tx,
     )?);
     let chain = match (genesis.bttc_genesis(), &config.bttc_endpoints) {
-        (Some((bttc_genesis, spec)), Some(endpoints)) => {
-            Some(start_chain(&config, &bttc_genesis, &spec, endpoints, p2p.clone()).await?)
-        }
+        (Some((bttc_genesis, spec)), Some(endpoints)) => Some(
+            start_chain(
+                &config,
+                &bttc_genesis,
+                &spec,
+                endpoints,
+                p2p.clone(),
+                host.app(),
+            )
+            .await?,
+        ),
         _ => None,
     };
     let shared = Arc::new(Shared {
@@ -439,6 +450,7 @@ async fn start_chain(
     spec: &ChainSpec,
     endpoints: &crate::chain::Endpoints,
     p2p: Arc<P2p>,
+    delivery: &AppState,
 ) -> Result<ChainSide, NodeError> {
     let path = config.datadir.join("chain");
     let db = Arc::new(bttc_storage::ChainDb::open(&path, spec.name, config.sync)?);
@@ -457,10 +469,21 @@ async fn start_chain(
         Box::new(move |txs| {
             let _ = gossip.try_send(ChainInput::Gossip(txs));
         }),
-        shared.finalized.clone(),
+        shared.milestone.clone(),
     ));
     let key = config.full_node_p2p.is_none().then_some(config.key);
-    let host = ChainHost::open(spec.clone(), key, config.exec, &store);
+    let mut host = ChainHost::open(spec.clone(), key, config.exec, &store);
+    // The Delivery chain as stored: a restarted node answers `finalized` from its last
+    // milestone at once, never from genesis.
+    host.delivery
+        .update(delivery.height, &delivery.spans, delivery.milestone);
+    let milestone = delivery.milestone;
+    if store
+        .canonical(milestone.number)
+        .is_some_and(|(_, hash)| hash == milestone.hash)
+    {
+        *shared.milestone.write() = milestone;
+    }
     let rpc = bttc_net::rpc::start(
         node.clone(),
         endpoints.http,

@@ -111,7 +111,8 @@ pub enum ChainInput {
 pub struct ChainShared {
     pub vote: Mutex<Option<ChainVote>>,
     pub head: AtomicU64,
-    pub finalized: Arc<AtomicU64>,
+    /// The last milestone this node holds (`finalized` for RPC).
+    pub milestone: Arc<RwLock<Milestone>>,
     pub status: RwLock<Value>,
     pub stop: AtomicBool,
 }
@@ -342,15 +343,13 @@ impl ChainDriver {
             bttc_engine::chain::bor::host::BorStore::canonical(&self.store, milestone.number)
                 .is_some_and(|(_, h)| h == milestone.hash);
         if held {
-            self.shared
-                .finalized
-                .store(milestone.number, Ordering::Release);
+            *self.shared.milestone.write() = milestone;
         }
         let snapshot = self.host.snapshot();
         *self.shared.status.write() = json!({
             "head": head,
             "head_hash": head_hash,
-            "finalized": self.shared.finalized.load(Ordering::Acquire),
+            "finalized": self.shared.milestone.read().number,
             "milestone": milestone.number,
             "in_turn": snapshot.proposer(),
             "span": self.host.bor_tip().current_span.id,

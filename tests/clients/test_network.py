@@ -77,3 +77,8 @@ def test_finalized_follows_the_head_and_never_goes_back(network):
         seen.append(finalized)
         time.sleep(0.5)
     assert w3.eth.get_block("safe").number >= seen[0]
+    # The milestone behind `finalized`: the same block, and the Delivery height that decided it.
+    milestone = network.rpc(2, "bor_getLatestMilestone")["result"]
+    block = w3.eth.get_block(int(milestone["number"], 16))
+    assert block.hash.to_0x_hex() == milestone["hash"]
+    assert milestone["deliveryHeight"] > 0

@@ -22,6 +22,19 @@ pub trait BorApi {
     /// the chain has that contract, else the tip's author alone.
     #[method(name = "getCurrentValidators", blocking)]
     fn current_validators(&self) -> RpcResult<Vec<BorValidator>>;
+    /// The last milestone this node holds: the final block's number and hash and the
+    /// Delivery height that decided it; `null` on a chain without milestones (a dev node).
+    #[method(name = "getLatestMilestone")]
+    fn latest_milestone(&self) -> RpcResult<Option<MilestoneAnswer>>;
+}
+
+/// A milestone as `bor_getLatestMilestone` answers it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MilestoneAnswer {
+    pub number: alloy_primitives::U64,
+    pub hash: alloy_primitives::B256,
+    pub delivery_height: u64,
 }
 
 /// A producer as Bor's `bor_getCurrentValidators` reports it. `ID` and `accum` (the proposer
@@ -36,6 +49,14 @@ pub struct BorValidator {
 }
 
 impl<B: RpcBackend> BorApiServer for EthRpc<B> {
+    fn latest_milestone(&self) -> RpcResult<Option<MilestoneAnswer>> {
+        Ok(self.backend.milestone().map(|m| MilestoneAnswer {
+            number: alloy_primitives::U64::from(m.number),
+            hash: m.hash,
+            delivery_height: m.delivery_height,
+        }))
+    }
+
     fn root_hash(&self, start: u64, end: u64) -> RpcResult<String> {
         use bttc_engine::merkle::checkpoint::{CheckpointTree, HeaderLeaf};
         let view = self.view()?;

@@ -278,7 +278,7 @@ impl<B: RpcBackend> EthRpc<B> {
             // A chain with milestones answers with the last one; a single producer's chain
             // has no reorganizations, so its tip is final.
             BlockNumberOrTag::Finalized | BlockNumberOrTag::Safe => {
-                Some(self.backend.finalized().map_or(tip, |f| f.min(tip)))
+                Some(self.backend.milestone().map_or(tip, |m| m.number.min(tip)))
             }
             _ => Some(tip),
         })

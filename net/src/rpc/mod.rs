@@ -115,8 +115,8 @@ pub trait RpcBackend: Send + Sync + 'static {
     fn pending_nonce(&self, address: &Address) -> Result<u64, StateError>;
     /// Pooled transactions: (pending, queued).
     fn pool_counts(&self) -> (usize, usize);
-    /// The last final block (a milestone), on a chain that has them.
-    fn finalized(&self) -> Option<u64> {
+    /// The last milestone this node holds (its block is final), on a chain that has them.
+    fn milestone(&self) -> Option<bttc_engine::delivery::milestone::Milestone> {
         None
     }
     /// Pooled transactions by sender and nonce: (pending, queued).
