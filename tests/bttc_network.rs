@@ -665,6 +665,14 @@ fn bad_blocks_and_frames_from_a_peer_are_refused_counted_and_the_node_runs_on() 
                 && now["malformed"].as_u64().unwrap() > malformed
         },
     );
+    // Both are counted against the peer that sent them.
+    let marked_frames = network(&net)["marked_peers"][&bad_peer]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        marked_frames >= 2,
+        "bad frames marked against the peer: {marked_frames}"
+    );
 
     // The node runs on: its chain keeps growing and the refused blocks left no trace.
     let head = net.head(0).unwrap();

@@ -198,6 +198,7 @@ impl DeliveryBackend for Shared {
         let mut value = serde_json::to_value(status).unwrap_or_default();
         value["peers"] = json!(*self.peers.read());
         value["network"] = json!(self.counters.snapshot());
+        value["network"]["marked_peers"] = json!(self.counters.marked_peers());
         if let Some(chain) = &self.chain {
             value["bttc"] = chain.status.read().clone();
         }

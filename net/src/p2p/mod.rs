@@ -23,7 +23,12 @@ pub struct Counters {
     pub queue_full: AtomicU64,
     /// Frames received and handed to consensus.
     pub received: AtomicU64,
+    /// Malformed and oversized frames by the peer that sent them.
+    marked: parking_lot::Mutex<std::collections::BTreeMap<alloy_primitives::Address, u64>>,
 }
+
+/// Peers whose bad frames are remembered (beyond it, only the totals count).
+const MARKED_PEERS_MAX: usize = 1_024;
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct CountersSnapshot {
@@ -36,6 +41,19 @@ pub struct CountersSnapshot {
 }
 
 impl Counters {
+    /// Counts a bad frame against `peer`.
+    pub fn mark(&self, peer: alloy_primitives::Address) {
+        let mut marked = self.marked.lock();
+        if marked.len() < MARKED_PEERS_MAX || marked.contains_key(&peer) {
+            *marked.entry(peer).or_default() += 1;
+        }
+    }
+
+    /// Bad frames by peer.
+    pub fn marked_peers(&self) -> std::collections::BTreeMap<alloy_primitives::Address, u64> {
+        self.marked.lock().clone()
+    }
+
     pub fn snapshot(&self) -> CountersSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CountersSnapshot {

@@ -420,11 +420,13 @@ async fn serve_connection(conn: Connection, from: Address, reading: Reading) {
                     }
                     Err(e) => {
                         counters.malformed.fetch_add(1, Ordering::Relaxed);
+                        counters.mark(from);
                         tracing::warn!(%from, error = %e, "refused a malformed frame");
                     }
                 },
                 Err(quinn::ReadToEndError::TooLong) => {
                     counters.oversized.fetch_add(1, Ordering::Relaxed);
+                    counters.mark(from);
                     tracing::warn!(%from, "refused a frame over {FRAME_MAX} bytes");
                     let _ = stream.stop(VarInt::from_u32(1));
                 }
