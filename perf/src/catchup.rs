@@ -28,15 +28,14 @@ use bttc_engine::{
     primitives::{DeliveryHeight, RecoveredTx},
 };
 use bttc_node::delivery::DeliveryGenesis;
-use bttc_perf::{GWEI, transfer_calldata};
+use bttc_perf::{GWEI, rpc_blocking as rpc, transfer_calldata};
 use bttc_storage::{ChainDb, SyncMode, bor::BorDb};
 use clap::Parser;
 use eyre::{Context, bail, eyre};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::Arc,
@@ -63,22 +62,6 @@ struct Args {
 
 /// Senders of the transfers (dev accounts 1..=SENDERS; account 0 deploys the token).
 const SENDERS: usize = 9;
-
-fn rpc(addr: SocketAddr, method: &str, params: Value) -> Option<Value> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).ok()?;
-    let value: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()?;
-    Some(value["result"].clone())
-}
 
 fn head(addr: SocketAddr) -> Option<u64> {
     let v = rpc(addr, "eth_blockNumber", json!([]))?;

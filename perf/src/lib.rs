@@ -78,3 +78,28 @@ pub async fn wait_receipt(client: &HttpClient, hash: B256, poll: Duration) -> ey
         tokio::time::sleep(poll).await;
     }
 }
+
+/// One JSON-RPC call over a fresh HTTP/1.1 connection, blocking: `result`, or `None` if the
+/// node does not answer (tools that poll several nodes at a high rate use it).
+pub fn rpc_blocking(addr: std::net::SocketAddr, method: &str, params: Value) -> Option<Value> {
+    use std::io::{Read, Write};
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string();
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).ok()?;
+    let value: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()?;
+    Some(value["result"].clone())
+}
+
+/// A hex quantity (`"0x1f"`) as a number.
+pub fn hex_u64(v: &Value) -> Option<u64> {
+    u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok()
+}

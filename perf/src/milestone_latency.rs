@@ -4,13 +4,13 @@
 //! producer's commit) and the first moment any validator answers `finalized` at or past it.
 //! Reports p50/p90/p99 over the blocks after a warm-up, and the block interval.
 
+use bttc_perf::{hex_u64, rpc_blocking as rpc};
 use clap::Parser;
 use eyre::{Context, bail};
 use serde_json::{Value, json};
 use std::{
     collections::BTreeMap,
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::SocketAddr,
     path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -41,26 +41,6 @@ struct Args {
 }
 
 const WARM_UP: u64 = 5;
-
-fn rpc(addr: SocketAddr, method: &str, params: Value) -> Option<Value> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).ok()?;
-    let value: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()?;
-    Some(value["result"].clone())
-}
-
-fn hex_u64(v: &Value) -> Option<u64> {
-    u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok()
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
